@@ -1,0 +1,98 @@
+import { EngineError } from "./errors.js";
+
+/**
+ * Typed values and their canonical on-disk form. One property is one line:
+ *   <property for="NAME"><TYPE>VALUE</TYPE></property>\n
+ * `&`, `<`, `>`, `"` are escaped, and so are CR and LF (as &#13; / &#10;): a string value
+ * may hold newlines, and "one property per line" is what makes repair and the index
+ * possible.
+ */
+
+export const PROPERTY_TYPES = ["string", "number", "boolean", "datetime", "binary"] as const;
+export type PropertyType = (typeof PROPERTY_TYPES)[number];
+
+/** Index into PROPERTY_TYPES; what crosses threads (smaller than the string). */
+export type TypeCode = 0 | 1 | 2 | 3 | 4;
+
+export function typeCode(name: string): TypeCode | -1 {
+  return PROPERTY_TYPES.indexOf(name as PropertyType) as TypeCode | -1;
+}
+
+const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// XML whitespace only: base64 "whitespace inside is ignored" means the XML kind.
+const XML_SPACE = /[ \t\r\n]+/g;
+const NEEDS_ESCAPE = /[&<>"\r\n]/;
+const ESCAPED = /[&<>"\r\n]/g;
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "\r": "&#13;",
+  "\n": "&#10;",
+};
+
+export function escapeXml(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? s.replace(ESCAPED, (c) => ESCAPES[c]) : s;
+}
+
+function trimXml(s: string): string {
+  return s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
+}
+
+function invalid(type: PropertyType, name: string, why: string): EngineError {
+  return new EngineError("invalid_value", `property "${name}": invalid ${type} value: ${why}`);
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) {
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    return leap ? 29 : 28;
+  }
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+function checkDatetime(v: string, name: string): void {
+  const m = DATETIME.exec(v);
+  if (!m) throw invalid("datetime", name, "expected RFC 3339 like 2024-01-15T10:30:00Z");
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const zoneHour = m[10] === undefined ? 0 : Number(m[10]);
+  const zoneMinute = m[11] === undefined ? 0 : Number(m[11]);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+    throw invalid("datetime", name, "that date does not exist");
+  }
+  // Second 60 is RFC 3339's leap second.
+  if (hour > 23 || minute > 59 || second > 60 || zoneHour > 23 || zoneMinute > 59) {
+    throw invalid("datetime", name, "time or zone out of range");
+  }
+}
+
+/** Validates `raw` (the element's text) as `type` and returns its canonical text. */
+export function canonicalValue(type: PropertyType, raw: string, name: string): string {
+  if (type === "string") return raw;
+  if (type === "binary") {
+    const b64 = raw.replace(XML_SPACE, "");
+    if (!BASE64.test(b64)) throw invalid(type, name, "expected standard base64 with padding");
+    return b64;
+  }
+  const v = trimXml(raw);
+  switch (type) {
+    case "number":
+      if (!NUMBER.test(v) || !Number.isFinite(Number(v))) {
+        throw invalid(type, name, "expected a finite JSON-style number");
+      }
+      return v;
+    case "boolean":
+      if (v !== "true" && v !== "false") throw invalid(type, name, "expected true or false");
+      return v;
+    case "datetime":
+      checkDatetime(v, name);
+      return v;
+  }
+}
+
+export function canonicalLine(name: string, type: PropertyType, value: string): string {
+  return `<property for="${escapeXml(name)}"><${type}>${escapeXml(value)}</${type}></property>\n`;
+}

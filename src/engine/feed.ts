@@ -1,0 +1,180 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { EngineError } from "./errors.js";
+import type { ReaderSource, ReaderStream } from "./reader.js";
+import { decodeSlot, type SlotState } from "./shared-layout.js";
+
+/**
+ * One per version with readers on the main thread: the single Atomics.waitAsync on the
+ * version's slot, and the fan-out. When the committed length grows, the Feed reads the
+ * new range from the file once and hands the same Buffer to every live reader.
+ */
+
+/** Guard against a missed notify: re-check the slot at least this often. */
+const POLL_MS = 1000;
+const MAX_READ = 1 << 20;
+
+export class Feed implements ReaderSource {
+  private readonly all = new Set<ReaderStream>();
+  private readonly live = new Set<ReaderStream>();
+  private readonly existWaiters = new Set<{ resolve: (s: SlotState) => void; reject: (e: Error) => void }>();
+  private handed: number;
+  private final = -1;
+  private fd: FileHandle | null = null;
+  private opening: Promise<FileHandle> | null = null;
+  private lastWord: bigint | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly lengths: BigInt64Array,
+    readonly slot: number,
+    private readonly path: string,
+    initial: SlotState,
+    /** Called once, when the last reader or waiter is gone. */
+    private readonly onIdle: (feed: Feed) => void,
+  ) {
+    this.handed = initial.kind === "open" || initial.kind === "sealed" ? initial.length : 0;
+    void this.watch();
+  }
+
+  state(): SlotState {
+    return decodeSlot(Atomics.load(this.lengths, this.slot));
+  }
+
+  /** Resolves with the slot's state once the version exists; rejects if it never will. */
+  whenExists(signal?: AbortSignal): Promise<SlotState> {
+    const now = this.state();
+    if (now.kind === "open" || now.kind === "sealed") return Promise.resolve(now);
+    if (now.kind === "gone") return Promise.reject(notFound());
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.existWaiters.add(waiter);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.existWaiters.delete(waiter);
+          reject(new EngineError("internal_error", "the reader went away"));
+          this.closeIfIdle();
+        },
+        { once: true },
+      );
+    });
+  }
+
+  async ensureFile(): Promise<FileHandle> {
+    if (this.fd) return this.fd;
+    this.opening ??= open(this.path, "r");
+    this.fd = await this.opening;
+    return this.fd;
+  }
+
+  attach(reader: ReaderStream): void {
+    this.all.add(reader);
+  }
+
+  // --- ReaderSource ---------------------------------------------------------------
+
+  available(): number {
+    return this.handed;
+  }
+
+  end(): number {
+    return this.final;
+  }
+
+  file(): FileHandle {
+    if (!this.fd) throw new Error("feed file is not open");
+    return this.fd;
+  }
+
+  join(reader: ReaderStream): boolean {
+    if (this.closed) return false;
+    this.live.add(reader);
+    return true;
+  }
+
+  leave(reader: ReaderStream): void {
+    this.live.delete(reader);
+  }
+
+  detach(reader: ReaderStream): void {
+    this.live.delete(reader);
+    this.all.delete(reader);
+    this.closeIfIdle();
+  }
+
+  get readerCount(): number {
+    return this.all.size;
+  }
+
+  /** Ends every reader at the last committed property boundary (shutdown). */
+  endAll(): void {
+    this.final = this.handed;
+    for (const r of this.live) r.sealedAt(this.handed);
+  }
+
+  // --- the watch loop -------------------------------------------------------------
+
+  private async watch(): Promise<void> {
+    while (!this.closed) {
+      const word = Atomics.load(this.lengths, this.slot);
+      if (word !== this.lastWord) {
+        this.lastWord = word;
+        try {
+          await this.apply(decodeSlot(word));
+        } catch (err) {
+          for (const r of this.all) r.destroy(err as Error);
+        }
+        continue;
+      }
+      const wait = Atomics.waitAsync(this.lengths, this.slot, word, POLL_MS);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  private async apply(s: SlotState): Promise<void> {
+    if (s.kind === "absent") return;
+    if (s.kind === "gone") {
+      for (const w of this.existWaiters) w.reject(notFound());
+      this.existWaiters.clear();
+      this.closeIfIdle();
+      return;
+    }
+    await this.ensureFile();
+    for (const w of this.existWaiters) w.resolve(s);
+    this.existWaiters.clear();
+    while (this.handed < s.length && !this.closed) {
+      const at = this.handed;
+      const n = Math.min(MAX_READ, s.length - at);
+      const buf = Buffer.allocUnsafe(n);
+      const { bytesRead } = await this.file().read(buf, 0, n, at);
+      if (bytesRead <= 0) throw new Error(`the data file ended at ${at}, before ${s.length}`);
+      const chunk = bytesRead === n ? buf : buf.subarray(0, bytesRead);
+      // Hand out and advance in one synchronous step: a catching-up reader that sees
+      // `handed` move has either had this chunk delivered or will read it from the file.
+      this.handed = at + bytesRead;
+      for (const r of this.live) r.deliver(chunk, at);
+    }
+    if (s.kind === "sealed" && this.handed >= s.length) {
+      this.final = s.length;
+      for (const r of this.live) r.sealedAt(s.length);
+    }
+  }
+
+  closeIfIdle(): void {
+    if (this.closed || this.all.size > 0 || this.existWaiters.size > 0) return;
+    this.closed = true;
+    // Wake our own waitAsync so the loop sees `closed` now rather than at the next poll.
+    Atomics.notify(this.lengths, this.slot);
+    const fd = this.fd;
+    this.fd = null;
+    void fd?.close();
+    this.onIdle(this);
+  }
+}
+
+function notFound(): EngineError {
+  return new EngineError(
+    "version_not_found",
+    "that version does not exist and cannot be created: a newer version exists",
+  );
+}

@@ -1,0 +1,251 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { EngineError } from "./errors.js";
+import { Feed } from "./feed.js";
+import { dataPath } from "./meta-file.js";
+import { parseItemId, parseVersion, versionKey } from "./names.js";
+import { ParserPool } from "./parser-pool.js";
+import type { FsyncMode } from "./protocol.js";
+import { type ReaderSource, ReaderStream } from "./reader.js";
+import { createLengthTable, decodeSlot } from "./shared-layout.js";
+import { StorageClient } from "./storage.js";
+import { type WriteResult, Writer } from "./writer.js";
+
+/**
+ * The engine's one interface to the front end: open a writer, open a reader, close.
+ * Everything about threads, files and shared memory stays behind it.
+ */
+
+export { DbError, EngineError, type EngineErrorCode } from "./errors.js";
+export { parseItemId, parseVersion } from "./names.js";
+export type { FsyncMode } from "./protocol.js";
+export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
+
+export interface EngineOptions {
+  dataDir: string;
+  fsync: FsyncMode;
+  /** Parser pool size; undefined lets piscina choose from the CPU count. */
+  parserThreads?: number;
+  maxPropertyBytes: number;
+  /** How long a dirty .meta file may lag its data file. */
+  metaIntervalMs?: number;
+}
+
+export interface WriteOptions {
+  expectedOffset?: number;
+}
+
+export interface ReadOptions {
+  offset: number;
+  /** false: send what is committed now and end. */
+  follow: boolean;
+  /** false: fail with version_not_found instead of waiting for the version to exist. */
+  wait: boolean;
+  /** Aborts the wait for a version that does not exist yet. */
+  signal?: AbortSignal;
+}
+
+export interface ReadSession {
+  /** First byte the stream sends. */
+  start: number;
+  /** The version's state when the response began. */
+  sealed: boolean;
+  length: number;
+  /** Where the stream will end, when that is known now (sealed, or follow=false). */
+  end: number | null;
+  /** Call exactly once: returns the byte stream (HEAD requests just close()). */
+  stream(): ReaderStream;
+  close(): void;
+}
+
+export class Engine {
+  private readonly feeds = new Map<number, Feed>();
+  private closing = false;
+
+  private constructor(
+    private readonly options: Readonly<EngineOptions>,
+    private readonly lengths: BigInt64Array,
+    private readonly storage: StorageClient,
+    private readonly pool: ParserPool,
+  ) {}
+
+  static async open(options: EngineOptions): Promise<Engine> {
+    const lengths = createLengthTable();
+    const storage = StorageClient.start({
+      dataDir: options.dataDir,
+      fsync: options.fsync,
+      lengths,
+      metaIntervalMs: options.metaIntervalMs ?? 100,
+    });
+    return new Engine(options, lengths, storage, new ParserPool(options.parserThreads));
+  }
+
+  /** Opens a version for one write request (creating it on first write). */
+  async openWriter(itemId: string, version: number, opts: WriteOptions = {}): Promise<Writer> {
+    this.assertOpen();
+    parseItemId(itemId);
+    const reply = await this.storage.open({
+      itemId,
+      version: checkVersion(version),
+      create: true,
+      expectedOffset: opts.expectedOffset,
+    });
+    return new Writer(
+      {
+        pool: this.pool,
+        storage: this.storage,
+        maxPropertyBytes: this.options.maxPropertyBytes,
+      },
+      reply.slot,
+    );
+  }
+
+  /** Opens a reader; waits for the version to exist unless `wait` is false. */
+  async openReader(itemId: string, version: number, opts: ReadOptions): Promise<ReadSession> {
+    this.assertOpen();
+    parseItemId(itemId);
+    const reply = await this.storage.open({ itemId, version: checkVersion(version), create: false });
+    if (reply.slot < 0) throw notFound(itemId, version);
+    const release = once(() => this.storage.release(reply.slot));
+    try {
+      if (!reply.exists && !opts.wait) throw notFound(itemId, version);
+      const path = dataPath(this.options.dataDir, versionKey(itemId, version));
+      if (reply.exists && reply.sealed) {
+        return await this.snapshot(path, reply.length, true, reply.length, opts, release);
+      }
+      const feed = this.feedFor(reply.slot, path);
+      const state = await feed.whenExists(opts.signal);
+      if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
+      const sealed = state.kind === "sealed";
+      if (sealed || !opts.follow) {
+        // The feed was only needed to wait; a fixed range reads on its own handle.
+        return await this.snapshot(path, state.length, sealed, state.length, opts, release, feed);
+      }
+      await feed.ensureFile();
+      return this.liveSession(feed, state.length, opts, release);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private liveSession(feed: Feed, length: number, opts: ReadOptions, release: () => void): ReadSession {
+    let stream: ReaderStream | null = null;
+    // Hold the feed while headers are written, so it does not close under us.
+    const holder = new ReaderStream(feed, opts.offset);
+    feed.attach(holder);
+    const done = once(() => {
+      if (!stream) holder.destroy();
+      release();
+    });
+    return {
+      start: opts.offset,
+      sealed: false,
+      length,
+      end: null,
+      stream: () => {
+        stream = holder;
+        stream.once("close", done);
+        return stream;
+      },
+      close: done,
+    };
+  }
+
+  private async snapshot(
+    path: string,
+    limit: number,
+    sealed: boolean,
+    length: number,
+    opts: ReadOptions,
+    release: () => void,
+    feed?: Feed,
+  ): Promise<ReadSession> {
+    if (opts.offset > limit) {
+      throw new EngineError("range_not_satisfiable", `offset ${opts.offset} is past the end (${limit})`, {
+        offset: limit,
+      });
+    }
+    const file = await open(path, "r");
+    // The wait is over; a Feed used only for it can go.
+    feed?.closeIfIdle();
+    const source = fixedSource(file, limit);
+    const done = once(() => {
+      void file.close();
+      release();
+    });
+    return {
+      start: opts.offset,
+      sealed,
+      length,
+      end: limit,
+      stream: () => {
+        const s = new ReaderStream(source, opts.offset);
+        s.once("close", done);
+        return s;
+      },
+      close: done,
+    };
+  }
+
+  private feedFor(slot: number, path: string): Feed {
+    let feed = this.feeds.get(slot);
+    if (!feed) {
+      feed = new Feed(this.lengths, slot, path, decodeSlot(Atomics.load(this.lengths, slot)), (f) => {
+        if (this.feeds.get(slot) === f) this.feeds.delete(slot);
+      });
+      this.feeds.set(slot, feed);
+    }
+    return feed;
+  }
+
+  /** Counters for tests and operators. */
+  stats(): { feeds: number; readers: number; parserThreads: number } {
+    let readers = 0;
+    for (const f of this.feeds.values()) readers += f.readerCount;
+    return { feeds: this.feeds.size, readers, parserThreads: this.pool.threads };
+  }
+
+  /** Ends live readers at a property boundary, then stops the pool and the storage worker. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const feed of this.feeds.values()) feed.endAll();
+    await this.pool.close();
+    await this.storage.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
+  }
+}
+
+function fixedSource(file: FileHandle, limit: number): ReaderSource {
+  return {
+    available: () => limit,
+    end: () => limit,
+    file: () => file,
+    join: () => false,
+    leave: () => undefined,
+    detach: () => undefined,
+  };
+}
+
+function checkVersion(version: number): number {
+  if (!Number.isSafeInteger(version) || version < 1) parseVersion(String(version));
+  return version;
+}
+
+function notFound(itemId: string, version: number): EngineError {
+  return new EngineError("version_not_found", `version ${version} of item ${itemId} does not exist`);
+}
+
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
+}
+
+export type { WriteResult as EngineWriteResult };

@@ -1,0 +1,377 @@
+import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
+import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "./canonical.js";
+import { EngineError, toWire, type WireError } from "./errors.js";
+import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
+
+/**
+ * Turns a slice of a request body into canonical property lines.
+ *
+ * Parse tasks are stateless (any pool thread may take the next one), so a request's
+ * parse state travels with it: each task parses `bytes`, which start at a point where
+ * the previous task stopped (a "cut"), and reports how many bytes it consumed. A cut is
+ * only ever placed right after a construct that changes the body's phase: the XML
+ * declaration, `<item>`, `</property>`, `</item>`. The caller keeps the unconsumed tail
+ * and sends it again, followed by newer bytes, in the next task. Whitespace and comments
+ * after the last cut are simply parsed again.
+ */
+
+export enum Phase {
+  /** Nothing but an optional XML declaration, whitespace and comments so far. */
+  Prolog = 0,
+  /** Bare top-level properties (no <item> wrapper). */
+  Top = 1,
+  /** Inside <item>. */
+  Item = 2,
+  /** After </item>: only whitespace and comments may follow. */
+  Done = 3,
+}
+
+export interface ParseState {
+  phase: Phase;
+  /** True until the first byte of the body has been consumed: the declaration may come. */
+  atStart: boolean;
+  /** 1-based line and 0-based column (UTF-16 units) of the first unconsumed byte. */
+  line: number;
+  column: number;
+}
+
+export const INITIAL_STATE: ParseState = Object.freeze({
+  phase: Phase.Prolog,
+  atStart: true,
+  line: 1,
+  column: 0,
+});
+
+export interface ParseInput {
+  bytes: Uint8Array;
+  state: ParseState;
+  /** The body ended: everything must be consumed and every element closed. */
+  final: boolean;
+  maxPropertyBytes: number;
+}
+
+export interface ParseOutput {
+  /** Canonical lines of the properties completed in this slice, back to back. */
+  out: Uint8Array;
+  names: string[];
+  types: number[];
+  /** Byte length of each line in `out`, newline included. */
+  lengths: number[];
+  consumed: number;
+  state: ParseState;
+  /** The first invalid construct; the properties above precede it and are valid. */
+  error?: WireError;
+}
+
+type FragmentParser = SaxesParser<{ fragment: true; xmlns: false }>;
+
+const MAX_FOR_LENGTH = 1024;
+const ITEM_PREFIX = "<item>";
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+/** Thrown from saxes handlers to stop the parse at the first invalid construct. */
+class Stop extends Error {
+  constructor(readonly error: EngineError) {
+    super(error.message);
+  }
+}
+
+interface OpenProperty {
+  name: string;
+  type: PropertyType | null;
+  value: string;
+  inValue: boolean;
+  valueElementClosed: boolean;
+}
+
+export function parseSlice(input: ParseInput): ParseOutput {
+  return new SliceParser(input).run();
+}
+
+class SliceParser {
+  private readonly lines: string[] = [];
+  private readonly names: string[] = [];
+  private readonly types: number[] = [];
+  private text = "";
+  /** Position (in `text`) just after the last cut, and the phase that holds there. */
+  private cut = 0;
+  private cutPhase: Phase;
+  private cutAtStart: boolean;
+  private phase: Phase;
+  private depth = 0;
+  private prop: OpenProperty | null = null;
+  private parser!: FragmentParser;
+  /** saxes positions count the synthetic "<item>" we feed when resuming inside one. */
+  private base = 0;
+  private error: EngineError | undefined;
+  /** True while feeding the synthetic <item> that re-enters a wrapper we are inside. */
+  private resuming = false;
+
+  constructor(private readonly input: ParseInput) {
+    this.phase = input.state.phase;
+    this.cutPhase = this.phase;
+    this.cutAtStart = input.state.atStart;
+  }
+
+  run(): ParseOutput {
+    const { bytes, final } = this.input;
+    const ready = final ? bytes : bytes.subarray(0, bytes.length - incompleteTail(bytes));
+    let badUtf8 = false;
+    try {
+      this.text = decoder.decode(ready);
+    } catch {
+      // Parse the good prefix so the properties before the bad byte still commit.
+      badUtf8 = true;
+      this.text = decoder.decode(ready.subarray(0, firstInvalidUtf8(ready)));
+    }
+    try {
+      let start = 0;
+      if (this.input.state.atStart) {
+        start = this.prolog();
+        if (start < 0) return this.output();
+      }
+      this.parseContent(start, final && !badUtf8);
+      if (badUtf8) this.fail("invalid_xml", "the body is not valid UTF-8", this.text.length);
+    } catch (err) {
+      if (!(err instanceof Stop)) throw err;
+      this.error = err.error;
+    }
+    return this.output();
+  }
+
+  /**
+   * Handles a BOM and the XML declaration, which saxes' fragment mode (needed for bare
+   * top-level properties) refuses. Returns where content starts, or -1 to wait for more.
+   */
+  private prolog(): number {
+    let at = this.text.charCodeAt(0) === 0xfeff ? 1 : 0;
+    if (!this.text.startsWith("<?xml", at)) {
+      if (this.text.length - at < 5 && !this.input.final && "<?xml".startsWith(this.text.slice(at))) {
+        return -1;
+      }
+      return at;
+    }
+    const end = this.text.indexOf("?>", at);
+    if (end < 0) {
+      if (!this.input.final && this.text.length < 4096) return -1;
+      this.fail("invalid_xml", "unterminated XML declaration", at);
+    }
+    const decl = this.text.slice(at, end + 2);
+    const check = new SaxesParser();
+    let encoding: string | undefined;
+    check.on("xmldecl", (d) => {
+      encoding = d.encoding;
+    });
+    try {
+      check.write(`${decl}<r/>`).close();
+    } catch (err) {
+      this.fail("invalid_xml", `bad XML declaration: ${stripPosition((err as Error).message)}`, at);
+    }
+    if (encoding !== undefined && !/^utf-?8$/i.test(encoding)) {
+      this.fail("unsupported_xml", `encoding "${encoding}" is not supported; send UTF-8`, at);
+    }
+    at = end + 2;
+    this.markCut(at);
+    return at;
+  }
+
+  private parseContent(start: number, final: boolean): void {
+    const p: FragmentParser = new SaxesParser({ fragment: true, xmlns: false });
+    this.parser = p;
+    p.on("error", (e) => {
+      // In fragment mode saxes reports a DOCTYPE as misplaced; it is forbidden anywhere.
+      if (/doctype/i.test(e.message)) this.reject("unsupported_xml", "a DOCTYPE is not allowed");
+      this.reject("invalid_xml", stripPosition(e.message));
+    });
+    p.on("doctype", () => this.reject("unsupported_xml", "a DOCTYPE is not allowed"));
+    p.on("processinginstruction", () => this.reject("unsupported_xml", "processing instructions are not allowed"));
+    p.on("opentag", (tag) => this.openTag(tag));
+    p.on("closetag", (tag) => this.closeTag(tag));
+    p.on("text", (t) => this.onText(t));
+    p.on("cdata", (t) => this.onText(t, true));
+    if (this.phase === Phase.Item) {
+      this.resuming = true;
+      p.write(ITEM_PREFIX);
+      this.resuming = false;
+      this.base = ITEM_PREFIX.length;
+      this.depth = 1;
+    }
+    this.base -= start;
+    p.write(start === 0 ? this.text : this.text.slice(start));
+    // Whitespace and comments after the last cut are parsed again next time unless the
+    // body ended here.
+    if (final) {
+      if (this.prop || this.depth > 0) {
+        const what = this.prop ? "<property>" : "<item>";
+        this.reject("invalid_xml", `the body ended inside ${what}`);
+      }
+      p.close();
+      this.markCut(this.text.length);
+    }
+  }
+
+  private openTag(tag: SaxesTagPlain): void {
+    if (this.resuming) return;
+    const prop = this.prop;
+    if (prop) {
+      if (prop.inValue) this.reject("invalid_property", `property "${prop.name}": a value cannot contain elements`);
+      if (prop.type !== null)
+        this.reject("invalid_property", `property "${prop.name}" has more than one value element`);
+      const code = typeCode(tag.name);
+      if (code < 0) {
+        this.reject(
+          "invalid_property",
+          `property "${prop.name}": unknown type <${tag.name}>; expected string, number, boolean, datetime or binary`,
+        );
+      }
+      this.noAttributes(tag);
+      prop.type = tag.name as PropertyType;
+      prop.inValue = true;
+      this.depth++;
+      return;
+    }
+    if (tag.name === "property") {
+      if (this.phase === Phase.Done) this.reject("invalid_xml", "nothing may follow </item>");
+      this.prop = this.openProperty(tag);
+      if (this.phase === Phase.Prolog) this.phase = Phase.Top;
+      this.depth++;
+      return;
+    }
+    if (tag.name === "item" && this.phase === Phase.Prolog && this.depth === 0) {
+      this.noAttributes(tag);
+      this.phase = Phase.Item;
+      this.depth++;
+      this.markCut(this.parser.position - this.base);
+      return;
+    }
+    if (tag.name === "item") this.reject("invalid_property", "<item> may only wrap the whole body, once");
+    this.reject("invalid_property", `unexpected element <${tag.name}>; expected <property>`);
+  }
+
+  private openProperty(tag: SaxesTagPlain): OpenProperty {
+    let name: string | undefined;
+    for (const [attr, value] of Object.entries(tag.attributes)) {
+      const v = typeof value === "string" ? value : (value as SaxesAttributeNS).value;
+      if (attr !== "for") this.reject("invalid_property", `unexpected attribute "${attr}" on <property>`);
+      name = v;
+    }
+    if (!name) this.reject("invalid_property", '<property> needs a non-empty "for" attribute');
+    if ((name as string).length > MAX_FOR_LENGTH) {
+      this.reject("invalid_property", `the "for" attribute is longer than ${MAX_FOR_LENGTH} characters`);
+    }
+    return { name: name as string, type: null, value: "", inValue: false, valueElementClosed: false };
+  }
+
+  private closeTag(tag: SaxesTagPlain): void {
+    this.depth--;
+    const prop = this.prop;
+    if (prop?.inValue) {
+      prop.inValue = false;
+      prop.valueElementClosed = true;
+      return;
+    }
+    if (prop) {
+      this.commitProperty(prop);
+      this.prop = null;
+      this.markCut(this.parser.position - this.base);
+      return;
+    }
+    if (tag.name === "item") {
+      this.phase = Phase.Done;
+      this.markCut(this.parser.position - this.base);
+    }
+  }
+
+  private commitProperty(prop: OpenProperty): void {
+    if (prop.type === null) {
+      this.reject("invalid_property", `property "${prop.name}" has no value element such as <string>`);
+    }
+    const type = prop.type as PropertyType;
+    let value: string;
+    try {
+      value = canonicalValue(type, prop.value, prop.name);
+    } catch (err) {
+      this.reject("invalid_value", (err as Error).message);
+    }
+    const line = canonicalLine(prop.name, type, value);
+    if (line.length > this.input.maxPropertyBytes || Buffer.byteLength(line) > this.input.maxPropertyBytes) {
+      this.reject("property_too_large", `property "${prop.name}" is larger than ${this.input.maxPropertyBytes} bytes`);
+    }
+    this.lines.push(line);
+    this.names.push(prop.name);
+    this.types.push(typeCode(type));
+  }
+
+  private onText(t: string, cdata = false): void {
+    const prop = this.prop;
+    if (prop?.inValue) {
+      prop.value += t;
+      return;
+    }
+    if (cdata || /[^ \t\r\n]/.test(t)) {
+      const where = prop ? `inside property "${prop.name}"` : "between properties";
+      this.reject("invalid_property", `text is not allowed ${where}`);
+    }
+  }
+
+  private noAttributes(tag: SaxesTagPlain): void {
+    const first = Object.keys(tag.attributes)[0];
+    if (first !== undefined) this.reject("invalid_property", `unexpected attribute "${first}" on <${tag.name}>`);
+  }
+
+  private markCut(at: number): void {
+    this.cut = at;
+    this.cutPhase = this.phase;
+    this.cutAtStart = false;
+  }
+
+  /** Body line (1-based) and column (1-based, UTF-16 units) of `text[index]`. */
+  private locate(index: number): { line: number; column: number } {
+    const { line, column } = advance(this.input.state, this.text, index);
+    return { line, column: column + 1 };
+  }
+
+  private reject(code: EngineError["code"], message: string): never {
+    const at = Math.min(Math.max(this.parser.position - this.base, 0), this.text.length);
+    this.fail(code, message, at);
+  }
+
+  private fail(code: EngineError["code"], message: string, at: number): never {
+    throw new Stop(new EngineError(code, message, this.locate(at)));
+  }
+
+  private output(): ParseOutput {
+    const out = encoder.encode(this.lines.length === 1 ? this.lines[0] : this.lines.join(""));
+    const lengths = this.lines.map((l) => Buffer.byteLength(l));
+    const consumed = Buffer.byteLength(this.cut === this.text.length ? this.text : this.text.slice(0, this.cut));
+    const { line, column } = advance(this.input.state, this.text, this.cut);
+    const state: ParseState = {
+      phase: this.cutPhase,
+      atStart: this.cutAtStart && consumed === 0,
+      line,
+      column,
+    };
+    const result: ParseOutput = { out, names: this.names, types: this.types, lengths, consumed, state };
+    if (this.error) result.error = toWire(this.error);
+    return result;
+  }
+}
+
+/** Where `text[index]` is in the body, given where `text[0]` is. */
+function advance(from: ParseState, text: string, index: number): { line: number; column: number } {
+  let lines = 0;
+  let lastNl = -1;
+  for (let i = text.indexOf("\n"); i >= 0 && i < index; i = text.indexOf("\n", i + 1)) {
+    lines++;
+    lastNl = i;
+  }
+  return lines === 0
+    ? { line: from.line, column: from.column + index }
+    : { line: from.line + lines, column: index - lastNl - 1 };
+}
+
+/** saxes prefixes messages with "line:column: "; we report those as fields instead. */
+function stripPosition(message: string): string {
+  return message.replace(/^(?:[^:]*:)?\d+:\d+: /, "");
+}

@@ -1,0 +1,462 @@
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+import { EngineError, toWire } from "./errors.js";
+import { dataPath, syncDir, writeMetaAtomic } from "./meta-file.js";
+import { parseVersionKey, versionKey } from "./names.js";
+import type { AppendRequest, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
+import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
+import { SlotTable } from "./slot-table.js";
+import { ITEM_CLOSE, ITEM_OPEN, PropertyIndex, Version } from "./version.js";
+import { loadVersion } from "./version-loader.js";
+
+/**
+ * The storage worker: the only thread that writes to the data dir. Messages are handled
+ * in arrival order, in groups: everything that arrived while the previous group was
+ * syncing is written, then covered by one fdatasync per touched file (group commit),
+ * then published and answered. The order within a group is fixed:
+ *   1. write (pwrite at the version's size)       handle()
+ *   2. fdatasync every touched file (batch mode)  commit()
+ *   3. Atomics.store the committed length, notify
+ *   4. post the replies (the HTTP 200s)
+ */
+
+const { dataDir, fsync, lengths, metaIntervalMs } = workerData as StorageWorkerData;
+const port = parentPort;
+if (!port) throw new Error("storage-worker must run as a worker thread");
+
+/** Unreferenced open versions kept loaded (fd and index) for the next writer. */
+const MAX_IDLE_VERSIONS = 1024;
+
+type Deferred = () => Reply;
+
+class Group {
+  readonly touched = new Set<Version>();
+  readonly failed = new Map<Version, Error>();
+  readonly answers: Deferred[] = [];
+  createdFile = false;
+  closeId = -1;
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function failure(id: number, err: unknown): Reply {
+  const e =
+    err instanceof EngineError
+      ? err
+      : new EngineError("write_failed", `the append failed: ${(err as Error).message ?? String(err)}`);
+  return { id, ok: false, error: toWire(e) };
+}
+
+class Storage {
+  private readonly latest = new Map<string, number>();
+  private readonly existing = new Set<string>();
+  private readonly versions = new Map<string, Version>();
+  private readonly slots = new SlotTable();
+  /** Slots lent to versions that do not exist yet, by item: readers waiting for them. */
+  private readonly waiting = new Map<string, Map<string, number>>();
+  private queue: ToStorage[] = [];
+  private running = false;
+  private closed = false;
+
+  constructor() {
+    mkdirSync(dataDir, { recursive: true });
+    for (const name of readdirSync(dataDir)) {
+      if (name.endsWith(".meta.tmp")) rmSync(`${dataDir}/${name}`, { force: true });
+      if (!name.endsWith(".data")) continue;
+      const parsed = parseVersionKey(name.slice(0, -5));
+      if (!parsed) continue;
+      this.existing.add(name.slice(0, -5));
+      if ((this.latest.get(parsed.itemId) ?? 0) < parsed.version) this.latest.set(parsed.itemId, parsed.version);
+    }
+    setInterval(() => this.flushMetas(false), metaIntervalMs).unref();
+  }
+
+  receive(msg: ToStorage): void {
+    this.queue.push(msg);
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        const group = new Group();
+        for (const msg of batch) this.handle(msg, group);
+        await this.commit(group);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private handle(msg: ToStorage, group: Group): void {
+    switch (msg.type) {
+      case "open":
+        this.guard(group, msg.id, () => this.open(msg, group));
+        return;
+      case "append":
+        this.guard(group, msg.id, () => this.append(msg, group));
+        return;
+      case "seal":
+        this.guard(group, msg.id, () => this.seal(msg.id, msg.slot, group));
+        return;
+      case "touch":
+        this.guard(group, msg.id, () => this.touch(msg.id, msg.slot, group));
+        return;
+      case "release":
+        this.release(msg.slot);
+        return;
+      case "close":
+        group.closeId = msg.id;
+        return;
+      default: {
+        const never: never = msg;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private guard(group: Group, id: number, fn: () => void): void {
+    try {
+      if (this.closed) throw new EngineError("shutting_down", "the server is shutting down");
+      fn();
+    } catch (err) {
+      const reply = failure(id, err);
+      group.answers.push(() => reply);
+    }
+  }
+
+  // --- versions -------------------------------------------------------------------
+
+  /** The loaded version for `key`, loading (and repairing) it from disk if needed. */
+  private load(itemId: string, version: number, key: string, group: Group): Version | undefined {
+    let v = this.versions.get(key);
+    if (v) return v;
+    if (!this.existing.has(key)) return undefined;
+    v = loadVersion(dataDir, itemId, version, key);
+    this.versions.set(key, v);
+    v.slot = this.slots.slotOf(key);
+    // Only the newest version of an item may be open: a crash between creating a newer
+    // version and sealing this one is finished here.
+    if (!v.sealed && version < (this.latest.get(itemId) ?? 0)) this.writeSeal(v, group, true);
+    return v;
+  }
+
+  private create(itemId: string, version: number, key: string, group: Group): Version {
+    const fd = openSync(dataPath(dataDir, key), "wx+");
+    try {
+      writeSync(fd, ITEM_OPEN, 0);
+      if (fsync === "always") fdatasyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(dataPath(dataDir, key), { force: true });
+      throw err;
+    }
+    const now = new Date().toISOString();
+    const v = new Version(itemId, version, key, now, ITEM_OPEN.length, false, new PropertyIndex());
+    v.fd = fd;
+    v.committed = 0;
+    v.metaDirty = true;
+    this.versions.set(key, v);
+    this.existing.add(key);
+    group.touched.add(v);
+    group.createdFile = true;
+
+    const previous = this.latest.get(itemId);
+    this.latest.set(itemId, version);
+    if (previous !== undefined) {
+      const older = this.load(itemId, previous, versionKey(itemId, previous), group);
+      if (older && !older.sealed) this.writeSeal(older, group, true);
+    }
+    const waiters = this.waiting.get(itemId);
+    if (waiters) {
+      for (const [waitingKey, slot] of waiters) {
+        const waitingVersion = parseVersionKey(waitingKey)?.version ?? 0;
+        if (waitingVersion > version) continue;
+        if (waitingKey === key) {
+          v.slot = slot;
+        } else {
+          Atomics.store(lengths, slot, GONE);
+          Atomics.notify(lengths, slot);
+        }
+        waiters.delete(waitingKey);
+      }
+      if (waiters.size === 0) this.waiting.delete(itemId);
+    }
+    return v;
+  }
+
+  private open(msg: OpenRequest, group: Group): void {
+    const { itemId, version, create, id } = msg;
+    const key = versionKey(itemId, version);
+    const newest = this.latest.get(itemId) ?? 0;
+    const v = this.load(itemId, version, key, group);
+    if (create) {
+      if (newest > version) {
+        throw new EngineError(
+          "version_superseded",
+          `version ${newest} of item ${itemId} exists; ${version} takes no writes`,
+          v ? { offset: v.size } : {},
+        );
+      }
+      if (v?.sealed)
+        throw new EngineError("version_sealed", `version ${version} of item ${itemId} is sealed`, { offset: v.size });
+      const current = v ? v.size : 0;
+      if (msg.expectedOffset !== undefined && msg.expectedOffset !== current) {
+        throw new EngineError(
+          "offset_mismatch",
+          `X-Expected-Offset is ${msg.expectedOffset} but the version's length is ${current}`,
+          { offset: current },
+        );
+      }
+      // Creation waits for the first commit (versionAt), so a request rejected before
+      // it commits anything leaves no version behind and seals nothing.
+    }
+    if (!v && newest > version) {
+      group.answers.push(() => ({ id, ok: true, slot: -1, exists: false, sealed: false, superseded: true, length: 0 }));
+      return;
+    }
+    const [slot, isNew] = this.slots.acquire(key);
+    if (v) {
+      v.slot = slot;
+      if (isNew && v.committed > 0) Atomics.store(lengths, slot, encodeSlot(v.committed, this.isSealedCommitted(v)));
+      else if (isNew) Atomics.store(lengths, slot, ABSENT);
+    } else {
+      Atomics.store(lengths, slot, ABSENT);
+      let waiters = this.waiting.get(itemId);
+      if (!waiters) {
+        waiters = new Map();
+        this.waiting.set(itemId, waiters);
+      }
+      waiters.set(key, slot);
+    }
+    const loaded = v;
+    group.answers.push(() => ({
+      id,
+      ok: true,
+      slot,
+      exists: loaded !== undefined && loaded.committed > 0,
+      sealed: loaded !== undefined && this.isSealedCommitted(loaded),
+      superseded: (this.latest.get(itemId) ?? 0) > version,
+      length: loaded?.committed ?? 0,
+    }));
+  }
+
+  private isSealedCommitted(v: Version): boolean {
+    return v.sealed && v.committed === v.size;
+  }
+
+  private release(slot: number): void {
+    const key = this.slots.release(slot);
+    if (key === undefined) return;
+    const v = this.versions.get(key);
+    if (v) {
+      v.slot = -1;
+      this.evictIdle();
+      return;
+    }
+    const parsed = parseVersionKey(key);
+    if (parsed) this.waiting.get(parsed.itemId)?.delete(key);
+  }
+
+  /** Sealed versions leave memory once nobody holds them; open ones past the cap do. */
+  private evictIdle(): void {
+    let idleOpen = 0;
+    for (const v of this.versions.values()) if (v.slot < 0 && !v.sealed) idleOpen++;
+    for (const [key, v] of this.versions) {
+      if (v.slot >= 0 || v.committed !== v.size) continue;
+      if (!v.sealed && idleOpen <= MAX_IDLE_VERSIONS) continue;
+      if (!v.sealed) idleOpen--;
+      if (v.metaDirty) this.writeMeta(v, fsync !== "never");
+      if (v.fd >= 0) closeSync(v.fd);
+      v.fd = -1;
+      this.versions.delete(key);
+    }
+  }
+
+  // --- writes ---------------------------------------------------------------------
+
+  /** The version a writer's slot stands for, created here on its first commit. */
+  private versionAt(slot: number, group: Group): Version {
+    const key = this.slots.keyAt(slot);
+    const name = key === undefined ? null : parseVersionKey(key);
+    if (key === undefined || !name) throw new EngineError("internal_error", `slot ${slot} holds no version`);
+    const v = this.load(name.itemId, name.version, key, group);
+    if (v) return v;
+    const newest = this.latest.get(name.itemId) ?? 0;
+    if (newest > name.version) {
+      throw new EngineError(
+        "version_superseded",
+        `version ${newest} of item ${name.itemId} exists; ${name.version} takes no writes`,
+      );
+    }
+    return this.create(name.itemId, name.version, key, group);
+  }
+
+  private writable(v: Version): void {
+    if (v.superseded) {
+      throw new EngineError(
+        "version_superseded",
+        `a newer version of item ${v.itemId} exists; ${v.version} takes no writes`,
+        { offset: v.size },
+      );
+    }
+    if (v.sealed)
+      throw new EngineError("version_sealed", `version ${v.version} of item ${v.itemId} is sealed`, { offset: v.size });
+  }
+
+  /** pwrite at the version's end; a failed write is cut back so no partial line stays. */
+  private writeAt(v: Version, bytes: Uint8Array): void {
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(v.fd, bytes, done, bytes.length - done, v.size + done);
+      if (fsync === "always") fdatasyncSync(v.fd);
+    } catch (err) {
+      try {
+        ftruncateSync(v.fd, v.size);
+      } catch {
+        // The write already failed; the repair at next start-up cuts the torn line.
+      }
+      throw new EngineError("write_failed", `the append failed: ${(err as Error).message}`);
+    }
+    v.size += bytes.length;
+  }
+
+  private append(msg: AppendRequest, group: Group): void {
+    const v = this.versionAt(msg.slot, group);
+    this.writable(v);
+    const start = v.size;
+    this.writeAt(v, msg.bytes);
+    group.touched.add(v);
+    group.answers.push(() => {
+      const err = group.failed.get(v);
+      if (err) return failure(msg.id, err);
+      let offset = start;
+      for (let i = 0; i < msg.names.length; i++) {
+        v.index.add(msg.names[i], msg.types[i], offset, msg.lengths[i] - 1);
+        offset += msg.lengths[i];
+      }
+      return { id: msg.id, ok: true, end: offset };
+    });
+  }
+
+  private writeSeal(v: Version, group: Group, superseded: boolean): void {
+    this.writeAt(v, Buffer.from(ITEM_CLOSE));
+    v.sealed = true;
+    v.superseded ||= superseded;
+    group.touched.add(v);
+  }
+
+  private seal(id: number, slot: number, group: Group): void {
+    const v = this.versionAt(slot, group);
+    if (v.superseded) this.writable(v);
+    if (!v.sealed) this.writeSeal(v, group, false);
+    group.answers.push(() => {
+      const err = group.failed.get(v);
+      return err ? failure(id, err) : { id, ok: true, end: v.size };
+    });
+  }
+
+  /** A successful request that committed nothing still creates its version. */
+  private touch(id: number, slot: number, group: Group): void {
+    const v = this.versionAt(slot, group);
+    group.answers.push(() => {
+      const err = group.failed.get(v);
+      return err ? failure(id, err) : { id, ok: true, end: v.committed };
+    });
+  }
+
+  // --- commit ---------------------------------------------------------------------
+
+  private async commit(group: Group): Promise<void> {
+    if (fsync === "batch" && group.touched.size > 0) {
+      await Promise.all(
+        [...group.touched].map((v) =>
+          fdatasyncAsync(v.fd).catch((err: Error) => {
+            group.failed.set(v, err);
+          }),
+        ),
+      );
+    }
+    if (group.createdFile && fsync !== "never") {
+      try {
+        syncDir(dataDir);
+      } catch (err) {
+        for (const v of group.touched) if (v.committed === 0) group.failed.set(v, err as Error);
+      }
+    }
+    const now = new Date().toISOString();
+    for (const v of group.touched) {
+      if (group.failed.has(v)) {
+        this.rollback(v);
+        continue;
+      }
+      v.committed = v.size;
+      v.updatedAt = now;
+      v.metaDirty = true;
+      if (v.slot >= 0) {
+        Atomics.store(lengths, v.slot, encodeSlot(v.committed, v.sealed));
+        Atomics.notify(lengths, v.slot);
+      }
+    }
+    const replies = group.answers.map((answer) => answer());
+    for (const v of group.touched) if (v.sealed && !group.failed.has(v)) this.writeMeta(v, fsync !== "never");
+    if (replies.length > 0) port!.postMessage({ type: "replies", replies });
+    if (group.closeId >= 0) this.close(group.closeId);
+  }
+
+  private rollback(v: Version): void {
+    try {
+      ftruncateSync(v.fd, v.committed);
+    } catch {
+      // Start-up repair cuts whatever stays past the last whole line.
+    }
+    v.size = v.committed;
+    if (v.sealed) {
+      v.sealed = false;
+      v.superseded = false;
+    }
+  }
+
+  // --- metadata and shutdown ------------------------------------------------------
+
+  private writeMeta(v: Version, durable: boolean): void {
+    try {
+      writeMetaAtomic(dataDir, v.key, v.toMeta(), durable);
+      v.metaDirty = false;
+    } catch (err) {
+      console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+    }
+  }
+
+  private flushMetas(durable: boolean): void {
+    for (const v of this.versions.values()) if (v.metaDirty && v.committed > 0) this.writeMeta(v, durable);
+  }
+
+  private close(id: number): void {
+    this.closed = true;
+    this.flushMetas(fsync !== "never");
+    for (const v of this.versions.values()) {
+      if (v.fd >= 0) closeSync(v.fd);
+      v.fd = -1;
+    }
+    port!.postMessage({ type: "replies", replies: [{ id, ok: true, end: 0 }] });
+  }
+}
+
+const storage = new Storage();
+port.on("message", (msg: ToStorage) => storage.receive(msg));

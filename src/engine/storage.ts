@@ -1,0 +1,85 @@
+import { Worker } from "node:worker_threads";
+import { EngineError, fromWire } from "./errors.js";
+import type { DoneReply, FromStorage, OpenReply, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
+
+type Request = ToStorage extends infer M ? (M extends { id: number } ? Omit<M, "id"> : never) : never;
+
+/**
+ * The main thread's handle on the storage worker: turns messages into promises. Every
+ * pending promise is settled exactly once: by its reply, or by the worker's death.
+ */
+export class StorageClient {
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on("message", (msg: FromStorage) => this.onMessage(msg));
+    worker.on("error", (err) => this.die(err));
+    worker.on("exit", (code) => this.die(new Error(`storage worker exited with code ${code}`)));
+  }
+
+  static start(data: StorageWorkerData): StorageClient {
+    const worker = new Worker(new URL("./storage-worker.js", import.meta.url), { workerData: data });
+    return new StorageClient(worker);
+  }
+
+  open(req: Omit<Extract<ToStorage, { type: "open" }>, "id" | "type">): Promise<OpenReply> {
+    return this.request({ type: "open", ...req }) as Promise<OpenReply>;
+  }
+
+  append(req: Omit<Extract<ToStorage, { type: "append" }>, "id" | "type">): Promise<DoneReply> {
+    return this.request({ type: "append", ...req }, [req.bytes.buffer as ArrayBuffer]) as Promise<DoneReply>;
+  }
+
+  seal(slot: number): Promise<DoneReply> {
+    return this.request({ type: "seal", slot }) as Promise<DoneReply>;
+  }
+
+  touch(slot: number): Promise<DoneReply> {
+    return this.request({ type: "touch", slot }) as Promise<DoneReply>;
+  }
+
+  release(slot: number): void {
+    if (!this.dead && slot >= 0) this.worker.postMessage({ type: "release", slot } satisfies ToStorage);
+  }
+
+  async close(): Promise<void> {
+    if (!this.dead) await this.request({ type: "close" }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+
+  private request(msg: Request, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.dead) {
+      return Promise.reject(new EngineError("internal_error", `storage is unavailable: ${this.dead.message}`));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  private onMessage(msg: FromStorage): void {
+    if (msg.type === "log") {
+      console.error(`stream-db storage: ${msg.message}`);
+      return;
+    }
+    for (const reply of msg.replies) {
+      const p = this.pending.get(reply.id);
+      if (!p) continue;
+      this.pending.delete(reply.id);
+      if (reply.ok) p.resolve(reply);
+      else p.reject(fromWire(reply.error));
+    }
+  }
+
+  private die(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
+    for (const p of this.pending.values()) {
+      p.reject(new EngineError("internal_error", `storage failed: ${err.message}`));
+    }
+    this.pending.clear();
+  }
+}

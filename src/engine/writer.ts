@@ -1,0 +1,265 @@
+import { EventEmitter } from "node:events";
+import { EngineError } from "./errors.js";
+import type { ParserPool } from "./parser-pool.js";
+import { INITIAL_STATE, type ParseOutput, type ParseState } from "./property-parser.js";
+import type { StorageClient } from "./storage.js";
+
+/**
+ * One write request's path through the engine: body chunks -> parse tasks -> appends.
+ *
+ * At most one parse task per request is in flight (properties must stay in body order);
+ * chunks that arrive meanwhile are batched into the next task, so a fast writer pays one
+ * thread hop per batch, not per property. Appends are pipelined: the next slice parses
+ * while the storage worker commits the previous one, and the storage worker keeps their
+ * order because it handles messages in arrival order.
+ */
+
+/** Above this many unparsed bytes, or bytes waiting to commit, the caller should pause. */
+const HIGH_WATER = 1 << 20;
+const APPEND_HIGH_WATER = 8 << 20;
+/** A slice that ended mid-property is parsed again only once this much more arrived... */
+const SMALL_REMAINDER = 64 << 10;
+/** Tags and a 1024-character name around a property's value, in raw bytes. */
+const RAW_ALLOWANCE = 8 << 10;
+
+export interface WriteResult {
+  committed: number;
+  /** Data file length after this request's last property. */
+  offset: number;
+  sealed: boolean;
+}
+
+/** A failed write: the error plus how many of the request's properties did commit. */
+export class WriteFailure extends Error {
+  constructor(
+    readonly error: EngineError,
+    readonly committed: number,
+  ) {
+    super(error.message);
+  }
+}
+
+export interface WriterDeps {
+  pool: ParserPool;
+  storage: StorageClient;
+  maxPropertyBytes: number;
+}
+
+export class Writer extends EventEmitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private remainder: Uint8Array = new Uint8Array(0);
+  private state: ParseState = INITIAL_STATE;
+  private parsing = false;
+  /** Since the last parse: did a '>' arrive, and does the newest chunk end with one? */
+  private pendingHasGt = false;
+  private pendingEndsWithTag = false;
+  private ended = false;
+  private finalParsed = false;
+  private appendsInFlight = 0;
+  private appendBytesInFlight = 0;
+  private committed = 0;
+  private lastEnd = -1;
+  private error: EngineError | null = null;
+  private wantsDrain = false;
+  private settling = false;
+  private aborted = false;
+  private sealOnFinish = false;
+  private readonly done: Promise<WriteResult>;
+  private settle!: { resolve: (r: WriteResult) => void; reject: (e: WriteFailure) => void };
+
+  constructor(
+    private readonly deps: WriterDeps,
+    readonly slot: number,
+  ) {
+    super();
+    this.done = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // The caller awaits `finish()`; an abandoned writer must not raise unhandled rejections.
+    this.done.catch(() => undefined);
+  }
+
+  /** Settles when the request is done: early on the first error, else after finish(). */
+  get result(): Promise<WriteResult> {
+    return this.done;
+  }
+
+  /** Feeds a body chunk; false means "pause the source until 'drain'". */
+  push(chunk: Buffer): boolean {
+    if (this.error || this.ended) return true;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.pendingHasGt ||= chunk.includes(0x3e);
+    this.pendingEndsWithTag = endsWithTagClose(chunk);
+    this.kick();
+    return !this.overloaded();
+  }
+
+  /**
+   * The body is complete; resolves when every property is committed and, with `seal`,
+   * the version sealed. Rejects with a WriteFailure that counts what did commit.
+   */
+  finish(seal: boolean): Promise<WriteResult> {
+    this.ended = true;
+    this.sealOnFinish = seal;
+    this.kick();
+    this.maybeSettle();
+    return this.done;
+  }
+
+  /** Ends the request early with `err` (shutdown); what is already parsed still commits. */
+  interrupt(err: EngineError): void {
+    this.fail(err);
+    this.ended = true;
+    this.maybeSettle();
+  }
+
+  /** The client went away: parse no more; what is already parsed still commits. */
+  abort(): void {
+    this.ended = true;
+    this.aborted = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.maybeSettle();
+  }
+
+  private overloaded(): boolean {
+    return this.pendingBytes + this.remainder.length > HIGH_WATER || this.appendBytesInFlight > APPEND_HIGH_WATER;
+  }
+
+  /**
+   * Starts a parse task if one is worth running. A slice that stopped inside a property
+   * is not re-parsed on every byte: only when a '>' (which may close it) arrived while
+   * the remainder is small, when the bytes have doubled, or at the end of the body. That
+   * keeps a large value arriving in tiny chunks linear rather than quadratic.
+   */
+  private kick(): void {
+    if (this.parsing || this.error || this.finalParsed || this.aborted) return;
+    if (!this.ended) {
+      if (this.pendingBytes === 0) return;
+      const worth =
+        this.remainder.length === 0 ||
+        (this.pendingHasGt && this.remainder.length < SMALL_REMAINDER) ||
+        this.pendingEndsWithTag ||
+        this.pendingBytes >= this.remainder.length;
+      if (!worth) return;
+    }
+    this.pendingHasGt = false;
+    this.pendingEndsWithTag = false;
+    const bytes = new Uint8Array(this.remainder.length + this.pendingBytes);
+    bytes.set(this.remainder, 0);
+    let at = this.remainder.length;
+    for (const c of this.pending) {
+      bytes.set(c, at);
+      at += c.length;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    const final = this.ended;
+    this.parsing = true;
+    this.deps.pool
+      .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes })
+      .then(
+        (out) => this.onParsed(bytes, out, final),
+        (err: Error) => this.fail(new EngineError("internal_error", `parser failed: ${err.message}`)),
+      )
+      .finally(() => {
+        this.parsing = false;
+        if (!this.error) this.kick();
+        this.maybeDrain();
+        this.maybeSettle();
+      });
+  }
+
+  private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
+    if (out.names.length > 0 && !this.error) this.appendSlice(out);
+    this.state = out.state;
+    this.remainder = bytes.subarray(out.consumed);
+    if (out.error) {
+      const e = out.error;
+      this.fail(new EngineError(e.code, e.message, e.details ?? {}));
+      return;
+    }
+    if (final) this.finalParsed = true;
+    const limit = this.deps.maxPropertyBytes;
+    // The raw element may exceed its canonical size by its tags and by whitespace inside
+    // base64; past that allowance it cannot fit, so stop buffering it now.
+    if (this.remainder.length > limit + (limit >> 3) + RAW_ALLOWANCE) {
+      this.fail(new EngineError("property_too_large", `a property is larger than ${limit} bytes`));
+    }
+  }
+
+  private appendSlice(out: ParseOutput): void {
+    const size = out.out.length;
+    this.appendsInFlight++;
+    this.appendBytesInFlight += size;
+    this.deps.storage
+      .append({ slot: this.slot, bytes: out.out, names: out.names, types: out.types, lengths: out.lengths })
+      .then(
+        (reply) => {
+          this.committed += out.names.length;
+          this.lastEnd = reply.end;
+        },
+        (err: EngineError) => this.fail(err),
+      )
+      .finally(() => {
+        this.appendsInFlight--;
+        this.appendBytesInFlight -= size;
+        this.maybeDrain();
+        this.maybeSettle();
+      });
+  }
+
+  private fail(err: EngineError): void {
+    this.error ??= err;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private maybeDrain(): void {
+    if (this.overloaded()) {
+      this.wantsDrain = true;
+      return;
+    }
+    if (this.wantsDrain) {
+      this.wantsDrain = false;
+      this.emit("drain");
+    }
+  }
+
+  private maybeSettle(): void {
+    if (this.settling || this.parsing || this.appendsInFlight > 0) return;
+    if (!this.error && !this.finalParsed && !this.aborted) return;
+    this.settling = true;
+    this.complete().then(this.settle.resolve, this.settle.reject);
+  }
+
+  private async complete(): Promise<WriteResult> {
+    try {
+      if (this.error) throw new WriteFailure(this.error, this.committed);
+      if (this.aborted)
+        throw new WriteFailure(new EngineError("internal_error", "the client disconnected"), this.committed);
+      try {
+        // `offset` never counts the seal's </item>: it is where this request's data ends.
+        const offset = this.lastEnd >= 0 ? this.lastEnd : (await this.deps.storage.touch(this.slot)).end;
+        if (this.sealOnFinish) await this.deps.storage.seal(this.slot);
+        return { committed: this.committed, offset, sealed: this.sealOnFinish };
+      } catch (err) {
+        throw new WriteFailure(err as EngineError, this.committed);
+      }
+    } finally {
+      this.deps.storage.release(this.slot);
+    }
+  }
+}
+
+/** True when the chunk ends with '>' and optional whitespace: a writer paused after a tag. */
+function endsWithTagClose(chunk: Buffer): boolean {
+  for (let i = chunk.length - 1; i >= 0; i--) {
+    const c = chunk[i];
+    if (c === 0x3e) return true;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return false;
+}

@@ -1,0 +1,64 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { v4 as uuidv4 } from "uuid";
+import { parseItemId, parseVersion } from "../engine/index.js";
+import type { RouteParams, ServerContext } from "./context.js";
+import { sendError } from "./error-status.js";
+import { HttpError } from "./errors.js";
+import { handleRead } from "./read-handler.js";
+import { handleWrite } from "./write-handler.js";
+
+/**
+ * Routing: two resources, each `/{verb}-item-stream/{item_id}/{version}`. Names are
+ * percent-decoded once and then checked by the engine's grammar, which has no room for
+ * `/`, `..` or NUL; a name that fails is answered 400 before any file is touched.
+ */
+
+const ROUTE = /^\/(write|read)-item-stream\/([^/]*)\/([^/]*)\/?$/;
+
+type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, p: RouteParams) => Promise<void>;
+
+const METHODS: Record<string, Record<string, Handler>> = {
+  write: { POST: handleWrite },
+  read: { GET: handleRead, HEAD: handleRead },
+};
+
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return "\u0000";
+  }
+}
+
+async function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://stream-db.invalid");
+  const m = ROUTE.exec(url.pathname);
+  if (!m) throw new HttpError("route_not_found", `no such resource: ${url.pathname}; see the README for the API`);
+  const handlers = METHODS[m[1]];
+  const handler = handlers[req.method ?? ""];
+  if (!handler) {
+    res.setHeader("Allow", Object.keys(handlers).join(", "));
+    throw new HttpError(
+      "method_not_allowed",
+      `${req.method} is not allowed here; use ${Object.keys(handlers).join(" or ")}`,
+    );
+  }
+  const itemId = parseItemId(decodeSegment(m[2]));
+  const version = parseVersion(decodeSegment(m[3]));
+  await handler(ctx, req, res, { itemId, version, query: url.searchParams, requestId });
+}
+
+export function createApp(ctx: ServerContext): Server {
+  const server = createServer({ noDelay: true, keepAliveTimeout: 10_000 }, (req, res) => {
+    const requestId = uuidv4();
+    res.setHeader("X-Request-Id", requestId);
+    route(ctx, req, res, requestId).catch((err: unknown) => {
+      if (!req.complete) {
+        res.setHeader("Connection", "close");
+        req.resume();
+      }
+      sendError(res, requestId, err);
+    });
+  });
+  return server;
+}

@@ -1,0 +1,124 @@
+import { resolve } from "node:path";
+import type { FsyncMode } from "../engine/index.js";
+
+/**
+ * Options are read once at start-up, flag first, then environment, then default, and
+ * validated into a frozen Config. A bad value stops the process with a one-line reason.
+ */
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  fsync: FsyncMode;
+  /** undefined: piscina's default for this machine. */
+  parserThreads: number | undefined;
+  maxPropertyBytes: number;
+}
+
+export class ConfigError extends Error {}
+
+interface OptionSpec {
+  flag: string;
+  env: string;
+  fallback: string | undefined;
+  help: string;
+}
+
+const SPECS = {
+  port: { flag: "--port", env: "PORT", fallback: "3000", help: "TCP port; 0 picks a free one" },
+  host: { flag: "--host", env: "HOST", fallback: "127.0.0.1", help: "address to bind" },
+  dataDir: {
+    flag: "--data-dir",
+    env: "STREAM_DB_DATA_DIR",
+    fallback: "./data",
+    help: "where .data and .meta files live; created if missing",
+  },
+  fsync: {
+    flag: "--fsync",
+    env: "STREAM_DB_FSYNC",
+    fallback: "batch",
+    help: "always | batch | never (see README, Durability)",
+  },
+  parserThreads: {
+    flag: "--parser-threads",
+    env: "STREAM_DB_PARSER_THREADS",
+    fallback: undefined,
+    help: "parser pool size (default: piscina's, from the CPU count)",
+  },
+  maxPropertyBytes: {
+    flag: "--max-property-bytes",
+    env: "STREAM_DB_MAX_PROPERTY_BYTES",
+    fallback: "67108864",
+    help: "largest single property in bytes; more is 413",
+  },
+} satisfies Record<keyof Config, OptionSpec>;
+
+export const USAGE = [
+  "Usage: node dist/server.js [options]",
+  "",
+  "Options (flag, then environment variable, then default):",
+  ...Object.values(SPECS).map(
+    (s) => `  ${`${s.flag} <value>`.padEnd(28)}${s.env.padEnd(30)}${(s.fallback ?? "-").padEnd(10)} ${s.help}`,
+  ),
+  `  ${"--help".padEnd(28)}print this and exit`,
+].join("\n");
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const n = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Splits argv into flag values; `--flag value` and `--flag=value` both work. */
+function readFlags(argv: readonly string[]): { values: Map<string, string>; help: boolean } {
+  const known = new Set(Object.values(SPECS).map((s) => s.flag));
+  const values = new Map<string, string>();
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--help" || arg === "-h") {
+      help = true;
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (!known.has(flag)) throw new ConfigError(`unknown option "${arg}" (try --help)`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag} needs a value`);
+    values.set(flag, value);
+  }
+  return { values, help };
+}
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: Config; help: boolean } {
+  const { values, help } = readFlags(argv);
+  const pick = (spec: OptionSpec): { name: string; raw: string | undefined } => {
+    if (values.has(spec.flag)) return { name: spec.flag, raw: values.get(spec.flag) };
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== "") return { name: spec.env, raw: fromEnv };
+    return { name: spec.flag, raw: spec.fallback };
+  };
+  const port = pick(SPECS.port);
+  const host = pick(SPECS.host);
+  const dataDir = pick(SPECS.dataDir);
+  const fsync = pick(SPECS.fsync);
+  const threads = pick(SPECS.parserThreads);
+  const maxProp = pick(SPECS.maxPropertyBytes);
+  if (fsync.raw !== "always" && fsync.raw !== "batch" && fsync.raw !== "never") {
+    throw new ConfigError(`${fsync.name} must be always, batch or never, got "${fsync.raw}"`);
+  }
+  if (!host.raw) throw new ConfigError(`${host.name} must not be empty`);
+  if (!dataDir.raw) throw new ConfigError(`${dataDir.name} must not be empty`);
+  const config: Config = {
+    port: integer(port.name, port.raw as string, 0, 65535),
+    host: host.raw,
+    dataDir: resolve(dataDir.raw),
+    fsync: fsync.raw,
+    parserThreads: threads.raw === undefined ? undefined : integer(threads.name, threads.raw, 1, 256),
+    maxPropertyBytes: integer(maxProp.name, maxProp.raw as string, 64, 1 << 30),
+  };
+  return { config: Object.freeze(config), help };
+}

@@ -1,0 +1,17 @@
+import type { Engine } from "../engine/index.js";
+import type { Config } from "./config.js";
+
+/** What every handler gets: the engine, the config, and the requests in flight. */
+export interface ServerContext {
+  engine: Engine;
+  config: Config;
+  /** Called on shutdown so open write requests end with what they committed. */
+  activeWrites: Set<() => void>;
+}
+
+export interface RouteParams {
+  itemId: string;
+  version: number;
+  query: URLSearchParams;
+  requestId: string;
+}

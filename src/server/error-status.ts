@@ -1,0 +1,83 @@
+import type { ServerResponse } from "node:http";
+import { DbError, type EngineErrorCode } from "../engine/index.js";
+import type { HttpErrorCode } from "./errors.js";
+
+/**
+ * The one place an error becomes an HTTP status. Keyed by every code there is, so adding
+ * a code without choosing its status does not compile. The README's table of codes is
+ * pinned against this map by test/error-codes.test.ts.
+ */
+export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>> = Object.freeze({
+  invalid_item_id: 400,
+  invalid_version: 400,
+  invalid_parameter: 400,
+  invalid_xml: 400,
+  unsupported_xml: 400,
+  invalid_property: 400,
+  invalid_value: 400,
+  route_not_found: 404,
+  version_not_found: 404,
+  method_not_allowed: 405,
+  version_sealed: 409,
+  version_superseded: 409,
+  offset_mismatch: 409,
+  property_too_large: 413,
+  unsupported_media_type: 415,
+  range_not_satisfiable: 416,
+  write_failed: 500,
+  internal_error: 500,
+  shutting_down: 503,
+});
+
+export function statusOf(err: unknown): number {
+  return err instanceof DbError ? (STATUS_OF[err.code as keyof typeof STATUS_OF] ?? 500) : 500;
+}
+
+/** Writes `{"error": {...}, ...extra}`; unknown errors become internal_error. */
+export function sendError(
+  res: ServerResponse,
+  requestId: string,
+  err: unknown,
+  extra: Record<string, unknown> = {},
+): void {
+  const status = statusOf(err);
+  const known = err instanceof DbError;
+  const error: Record<string, unknown> = {
+    code: known ? err.code : "internal_error",
+    message: known ? err.message : "internal error",
+    request_id: requestId,
+  };
+  const details = known ? err.details : {};
+  if (details.line !== undefined) error.line = details.line;
+  if (details.column !== undefined) error.column = details.column;
+  const body: Record<string, unknown> = { error, ...extra };
+  if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
+  if (status >= 500) {
+    console.error(`stream-db: request ${requestId}: ${known ? `${err.code}: ` : ""}${(err as Error)?.stack ?? err}`);
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(
+    res,
+    status,
+    body,
+    status === 416 && details.offset !== undefined ? { "Content-Range": `bytes */${details.offset}` } : {},
+  );
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}

@@ -1,0 +1,64 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ReadSession } from "../engine/index.js";
+import type { RouteParams, ServerContext } from "./context.js";
+import { booleanParam, offsetValue, rangeStart } from "./params.js";
+
+/**
+ * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version
+ * exists (a reader may come first); then the committed bytes stream out, then every new
+ * byte as it is committed, until the version is sealed.
+ */
+export async function handleRead(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  p: RouteParams,
+): Promise<void> {
+  const rawOffset = p.query.get("offset");
+  const fromRange = rangeStart(req.headers.range);
+  const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : (fromRange ?? 0);
+  const follow = booleanParam(p.query, "follow", true);
+  const wait = booleanParam(p.query, "wait", true);
+
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.on("close", onClose);
+  let session: ReadSession;
+  try {
+    session = await ctx.engine.openReader(p.itemId, p.version, { offset, follow, wait, signal: gone.signal });
+  } finally {
+    res.off("close", onClose);
+  }
+  if (res.destroyed) {
+    session.close();
+    return;
+  }
+
+  // A Range request whose end is known gets a proper 206; a live stream cannot say where
+  // it ends, so it answers 200 and names its first byte in X-Stream-Offset.
+  const partial = fromRange !== undefined && rawOffset === null && session.end !== null;
+  const headers: Record<string, string | number> = {
+    "Content-Type": "application/xml; charset=utf-8",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Stream-Offset": session.start,
+    "X-Stream-Sealed": String(session.sealed),
+    "X-Stream-Length": session.length,
+  };
+  if (session.end !== null) headers["Content-Length"] = session.end - session.start;
+  if (partial && session.end !== null) {
+    headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.end}`;
+    if (session.end === session.start) delete headers["Content-Range"];
+  }
+  res.writeHead(partial && session.end !== session.start ? 206 : 200, headers);
+  if (req.method === "HEAD") {
+    session.close();
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const stream = session.stream();
+  stream.on("error", () => res.destroy());
+  res.on("close", () => stream.destroy());
+  stream.pipe(res);
+}

@@ -1,0 +1,51 @@
+import type { AddressInfo } from "node:net";
+import { Engine } from "../engine/index.js";
+import { createApp } from "./app.js";
+import type { Config } from "./config.js";
+import type { ServerContext } from "./context.js";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  engine: Engine;
+  /** Stops accepting, ends in-flight writes with what they committed, ends readers, flushes. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const engine = await Engine.open({
+    dataDir: config.dataDir,
+    fsync: config.fsync,
+    parserThreads: config.parserThreads,
+    maxPropertyBytes: config.maxPropertyBytes,
+  });
+  const ctx: ServerContext = { engine, config, activeWrites: new Set() };
+  const server = createApp(ctx);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    engine,
+    close: () => {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        for (const interrupt of ctx.activeWrites) interrupt();
+        await engine.close();
+        // Readers have been ended; give their last bytes a moment to leave, then cut.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}

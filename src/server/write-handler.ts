@@ -1,0 +1,62 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { EngineError, WriteFailure, type WriteResult } from "../engine/index.js";
+import type { RouteParams, ServerContext } from "./context.js";
+import { sendError, sendJson } from "./error-status.js";
+import { booleanParam, checkXmlContentType, offsetValue } from "./params.js";
+
+/**
+ * POST /write-item-stream/{item_id}/{version}: streams the body into the engine chunk by
+ * chunk, pausing the socket while the engine is full, and answers once every property
+ * is committed, or at the first error with the count that did commit.
+ */
+export async function handleWrite(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  p: RouteParams,
+): Promise<void> {
+  checkXmlContentType(req.headers["content-type"]);
+  const seal = booleanParam(p.query, "seal", false);
+  const expectedHeader = req.headers["x-expected-offset"];
+  const expectedOffset =
+    expectedHeader === undefined ? undefined : offsetValue("X-Expected-Offset", String(expectedHeader));
+
+  const writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset });
+  const interrupt = () => writer.interrupt(new EngineError("shutting_down", "the server is shutting down"));
+  ctx.activeWrites.add(interrupt);
+  req.on("data", (chunk: Buffer) => {
+    if (!writer.push(chunk)) req.pause();
+  });
+  writer.on("drain", () => req.resume());
+  req.on("end", () => writer.finish(seal));
+  req.on("close", () => {
+    if (!req.complete) writer.abort();
+  });
+
+  let outcome: WriteResult | WriteFailure;
+  try {
+    outcome = await writer.result;
+  } catch (err) {
+    if (!(err instanceof WriteFailure)) throw err;
+    outcome = err;
+  } finally {
+    ctx.activeWrites.delete(interrupt);
+  }
+  if (res.destroyed) return;
+  if (outcome instanceof WriteFailure) {
+    if (!req.complete) {
+      // The rest of the body is not wanted; answer now and close once it is sent.
+      res.setHeader("Connection", "close");
+      req.resume();
+    }
+    sendError(res, p.requestId, outcome.error, { committed: outcome.committed });
+    return;
+  }
+  sendJson(res, 200, {
+    item_id: p.itemId,
+    version: p.version,
+    committed: outcome.committed,
+    offset: outcome.offset,
+    sealed: outcome.sealed,
+  });
+}

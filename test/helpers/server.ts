@@ -1,0 +1,58 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig } from "../../dist/server/config.js";
+import { type RunningServer, startServer } from "../../dist/server/start.js";
+
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+export function tempDir(prefix = "stream-db-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  /** Closes the server and removes its data dir. */
+  stop(): Promise<void>;
+}
+
+/** The real server, in this process, on port 0 with a fresh data dir. */
+export async function startTestServer(args: string[] = [], dataDir = tempDir()): Promise<TestServer> {
+  const { config } = parseConfig(["--port", "0", "--data-dir", dataDir, ...args], {});
+  const server = await startServer(config);
+  return {
+    ...server,
+    dataDir,
+    stop: async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ChildServer {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  dataDir: string;
+}
+
+/** `node dist/server.js` as a separate process; resolves once it prints its URL. */
+export function spawnServer(args: string[] = [], dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+  const child = spawn(process.execPath, [join(ROOT, "dist/server.js"), "--port", "0", "--data-dir", dataDir, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ url: m[1], child, output: () => out, dataDir });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
