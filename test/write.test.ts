@@ -25,7 +25,13 @@ describe("POST /write-item-stream", () => {
     const a = await post(w(item), prop("name", "string", "John Doe") + prop("age", "number", "25"));
     expect(a.status).toBe(200);
     const expected = `<item>\n${line("name", "string", "John Doe")}${line("age", "number", "25")}`;
-    expect(a.json()).toEqual({ item_id: item, version: 1, committed: 2, offset: Buffer.byteLength(expected), sealed: false });
+    expect(a.json()).toEqual({
+      item_id: item,
+      version: 1,
+      committed: 2,
+      offset: Buffer.byteLength(expected),
+      sealed: false,
+    });
     expect(data(item)).toBe(expected);
   });
 
@@ -110,7 +116,11 @@ second line </string>
   it.each([
     ["a DOCTYPE", '<!DOCTYPE x [<!ENTITY e "boom">]>' + prop("a", "string", "&e;"), "unsupported_xml"],
     ["an undefined entity", prop("a", "string", "&e;"), "invalid_xml"],
-    ["an external entity", '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + prop("a", "string", "&e;"), "unsupported_xml"],
+    [
+      "an external entity",
+      '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + prop("a", "string", "&e;"),
+      "unsupported_xml",
+    ],
     ["a processing instruction", `<?php echo 1; ?>${prop("a", "string", "x")}`, "unsupported_xml"],
     ["an unclosed tag", '<property for="a"><string>x</string>', "invalid_xml"],
     ["a mismatched tag", '<property for="a"><string>x</number></property>', "invalid_xml"],
@@ -123,7 +133,11 @@ second line </string>
     ["text between properties", `hello${prop("a", "string", "x")}`, "invalid_property"],
     ["a second <item>", "<item></item><item></item>", "invalid_property"],
     ["a for longer than 1024", prop("x".repeat(1025), "string", "x"), "invalid_property"],
-    ["a non-UTF-8 encoding", `<?xml version="1.0" encoding="ISO-8859-1"?>${prop("a", "string", "x")}`, "unsupported_xml"],
+    [
+      "a non-UTF-8 encoding",
+      `<?xml version="1.0" encoding="ISO-8859-1"?>${prop("a", "string", "x")}`,
+      "unsupported_xml",
+    ],
     ["a late XML declaration", `${prop("a", "string", "x")}<?xml version="1.0"?>`, "invalid_xml"],
   ])("rejects %s with 400", async (_, body, code) => {
     const item = fresh();
@@ -169,7 +183,10 @@ second line </string>
 
   it("rejects bytes that are not UTF-8, keeping what came before", async () => {
     const item = fresh();
-    const a = await post(w(item), Buffer.concat([Buffer.from(prop("a", "string", "ok")), Buffer.from([0x3c, 0xff, 0xfe])]));
+    const a = await post(
+      w(item),
+      Buffer.concat([Buffer.from(prop("a", "string", "ok")), Buffer.from([0x3c, 0xff, 0xfe])]),
+    );
     expect(a.status).toBe(400);
     expect(a.json()).toMatchObject({ error: { code: "invalid_xml" }, committed: 1 });
   });

@@ -31,9 +31,15 @@ function decodeSegment(raw: string): string {
 }
 
 async function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://stream-db.invalid");
-  const m = ROUTE.exec(url.pathname);
-  if (!m) throw new HttpError("route_not_found", `no such resource: ${url.pathname}; see the README for the API`);
+  // The raw path, not `new URL()`: that would resolve "..", "%2e%2e" and friends, and a
+  // name should be refused for what it is, not silently turned into another path.
+  const target = req.url ?? "/";
+  const q = target.indexOf("?");
+  const pathname = q < 0 ? target : target.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
+  const m = ROUTE.exec(pathname);
+  if (!m)
+    throw new HttpError("route_not_found", `no such resource: ${pathname.slice(0, 200)}; see the README for the API`);
   const handlers = METHODS[m[1]];
   const handler = handlers[req.method ?? ""];
   if (!handler) {
@@ -45,7 +51,7 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   }
   const itemId = parseItemId(decodeSegment(m[2]));
   const version = parseVersion(decodeSegment(m[3]));
-  await handler(ctx, req, res, { itemId, version, query: url.searchParams, requestId });
+  await handler(ctx, req, res, { itemId, version, query, requestId });
 }
 
 export function createApp(ctx: ServerContext): Server {

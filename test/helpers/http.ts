@@ -11,13 +11,21 @@ export interface Answer {
 }
 
 /** POST a body (string, or chunks sent one by one with a pause between). */
-export async function post(url: string, body: string | Buffer | Iterable<Buffer | string> | AsyncIterable<Buffer | string>, headers: Record<string, string> = XML): Promise<Answer> {
+export async function post(
+  url: string,
+  body: string | Buffer | Iterable<Buffer | string> | AsyncIterable<Buffer | string>,
+  headers: Record<string, string> = XML,
+): Promise<Answer> {
   const res = await request(url, { method: "POST", headers, body: body as any });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
 }
 
-export async function get(url: string, headers: Record<string, string> = {}, method: "GET" | "HEAD" = "GET"): Promise<Answer> {
+export async function get(
+  url: string,
+  headers: Record<string, string> = {},
+  method: "GET" | "HEAD" = "GET",
+): Promise<Answer> {
   const res = await request(url, { method, headers });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
@@ -35,7 +43,9 @@ export function postChunks(url: string, chunks: (Buffer | string)[], gapMs = 0):
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (text += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) }),
+      );
     });
     req.on("error", reject);
     req.setNoDelay(true);

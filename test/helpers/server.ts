@@ -39,7 +39,11 @@ export interface ChildServer {
 }
 
 /** `node dist/server.js` as a separate process; resolves once it prints its URL. */
-export function spawnServer(args: string[] = [], dataDir = tempDir(), env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+export function spawnServer(
+  args: string[] = [],
+  dataDir = tempDir(),
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildServer> {
   const child = spawn(process.execPath, [join(ROOT, "dist/server.js"), "--port", "0", "--data-dir", dataDir, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { get, line, liveRead, post, prop } from "./helpers/http.js";
+import { startTestServer, type TestServer } from "./helpers/server.js";
+
+let s: TestServer;
+let n = 0;
+const fresh = () => `reader${++n}`;
+const w = (item: string, v = 1, q = "") => `${s.url}/write-item-stream/${item}/${v}${q}`;
+const r = (item: string, v = 1, q = "") => `${s.url}/read-item-stream/${item}/${v}${q}`;
+const HEAD = "<item>\n";
+
+beforeAll(async () => {
+  s = await startTestServer();
+});
+afterAll(async () => {
+  await s.stop();
+});
+
+/** Writes `count` properties and seals; returns the full data file text. */
+async function sealedVersion(item: string, count: number): Promise<string> {
+  let body = "";
+  let expected = HEAD;
+  for (let i = 0; i < count; i++) {
+    body += prop(`p${i}`, "number", String(i));
+    expected += line(`p${i}`, "number", String(i));
+  }
+  await post(w(item, 1, "?seal=true"), body);
+  return `${expected}</item>\n`;
+}
+
+describe("GET /read-item-stream", () => {
+  it("streams a sealed version whole, with its headers", async () => {
+    const item = fresh();
+    const all = await sealedVersion(item, 3);
+    const a = await get(r(item));
+    expect(a.status).toBe(200);
+    expect(a.text).toBe(all);
+    expect(a.headers["content-type"]).toBe("application/xml; charset=utf-8");
+    expect(a.headers["x-stream-offset"]).toBe("0");
+    expect(a.headers["x-stream-sealed"]).toBe("true");
+    expect(a.headers["content-length"]).toBe(String(Buffer.byteLength(all)));
+  });
+
+  it("a reader that connects before the version exists gets it from the first write", async () => {
+    const item = fresh();
+    const reader = liveRead(r(item));
+    await new Promise((res) => setTimeout(res, 50));
+    await post(w(item), prop("a", "string", "first"));
+    await reader.until((t) => t.includes("first"));
+    expect(await reader.status).toBe(200);
+    expect((await reader.headers)["x-stream-sealed"]).toBe("false");
+    await post(w(item, 1, "?seal=true"), "");
+    expect(await reader.done).toBe(`${HEAD}${line("a", "string", "first")}</item>\n`);
+  });
+
+  it("?wait=false answers 404 for a version that does not exist", async () => {
+    const a = await get(r(fresh(), 1, "?wait=false"));
+    expect(a.status).toBe(404);
+    expect(a.json().error.code).toBe("version_not_found");
+  });
+
+  it("answers 404 for a version that can never exist, and ends waiting readers with 404", async () => {
+    const item = fresh();
+    const waiting = liveRead(r(item, 2));
+    await new Promise((res) => setTimeout(res, 50));
+    await post(w(item, 3), "");
+    expect(await waiting.status).toBe(404);
+    expect((await get(r(item, 1))).status).toBe(404);
+    // An older version that does exist is still readable.
+    expect((await get(r(item, 3, "?follow=false"))).text).toBe(HEAD);
+  });
+
+  it("?offset=N and Range: bytes=N- start at byte N", async () => {
+    const item = fresh();
+    const all = await sealedVersion(item, 4);
+    const a = await get(r(item, 1, "?offset=10"));
+    expect(a.status).toBe(200);
+    expect(a.text).toBe(all.slice(10));
+    expect(a.headers["x-stream-offset"]).toBe("10");
+    const b = await get(r(item), { range: "bytes=20-" });
+    expect(b.status).toBe(206);
+    expect(b.text).toBe(all.slice(20));
+    expect(b.headers["content-range"]).toBe(`bytes 20-${all.length - 1}/${all.length}`);
+    const end = await get(r(item, 1, `?offset=${all.length}`));
+    expect(end.status).toBe(200);
+    expect(end.text).toBe("");
+  });
+
+  it("answers 416 past the end of a sealed version", async () => {
+    const item = fresh();
+    const all = await sealedVersion(item, 1);
+    const a = await get(r(item, 1, `?offset=${all.length + 1}`));
+    expect(a.status).toBe(416);
+    expect(a.json()).toMatchObject({ error: { code: "range_not_satisfiable" }, offset: all.length });
+    expect(a.headers["content-range"]).toBe(`bytes */${all.length}`);
+    const b = await get(r(item), { range: `bytes=${all.length + 5}-` });
+    expect(b.status).toBe(416);
+  });
+
+  it("rejects a malformed ?offset with 400", async () => {
+    const a = await get(r(fresh(), 1, "?offset=abc"));
+    expect(a.status).toBe(400);
+    expect(a.json().error.code).toBe("invalid_parameter");
+  });
+
+  it("?follow=false sends what is committed now and ends, on an open version", async () => {
+    const item = fresh();
+    await post(w(item), prop("a", "string", "1"));
+    const a = await get(r(item, 1, "?follow=false"));
+    expect(a.text).toBe(`${HEAD}${line("a", "string", "1")}`);
+    expect(a.headers["x-stream-sealed"]).toBe("false");
+  });
+
+  it("a live reader at an offset ahead of the data waits for it", async () => {
+    const item = fresh();
+    await post(w(item), "");
+    const reader = liveRead(r(item, 1, "?offset=20"));
+    await post(w(item), prop("a", "string", "hello"));
+    const full = `${HEAD}${line("a", "string", "hello")}`;
+    await reader.until((t) => t === full.slice(20));
+    reader.close();
+  });
+
+  it("HEAD gives the headers alone, with X-Stream-Length", async () => {
+    const item = fresh();
+    await post(w(item), prop("a", "string", "1"));
+    const a = await get(r(item), {}, "HEAD");
+    expect(a.status).toBe(200);
+    expect(a.text).toBe("");
+    expect(a.headers["x-stream-length"]).toBe(String(HEAD.length + line("a", "string", "1").length));
+    expect(a.headers["x-stream-sealed"]).toBe("false");
+  });
+
+  it("200 concurrent live readers each receive every property, in order", async () => {
+    const item = fresh();
+    await post(w(item), "");
+    const readers = Array.from({ length: 200 }, () => liveRead(r(item)));
+    await Promise.all(readers.map((x) => x.status));
+    let expected = HEAD;
+    for (let i = 0; i < 10; i++) {
+      await post(w(item), prop(`k${i}`, "number", String(i)));
+      expected += line(`k${i}`, "number", String(i));
+    }
+    await post(w(item, 1, "?seal=true"), "");
+    expected += "</item>\n";
+    const texts = await Promise.all(readers.map((x) => x.done));
+    for (const t of texts) expect(t).toBe(expected);
+  });
+
+  it("a reader that never reads holds back no other reader", async () => {
+    const item = fresh();
+    await post(w(item), "");
+    // A raw socket that sends the request and never reads a byte of the answer.
+    const { connect } = await import("node:net");
+    const { port } = new URL(s.url);
+    const stuck = connect(Number(port), "127.0.0.1");
+    stuck.write(`GET /read-item-stream/${item}/1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    stuck.pause();
+    const healthy = liveRead(r(item));
+    const big = "x".repeat(200_000);
+    for (let i = 0; i < 20; i++) await post(w(item), prop(`b${i}`, "string", big));
+    await healthy.until((t) => t.includes('for="b19"'));
+    stuck.destroy();
+    healthy.close();
+  });
+});
