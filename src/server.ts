@@ -16,14 +16,13 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const server = await startServer(parsed.config);
-  console.log(`stream-db listening on ${server.url}`);
-
+  // Handlers go in before the URL is printed: whoever reads that line may signal at once.
+  let server: Awaited<ReturnType<typeof startServer>> | null = null;
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) {
-      console.error(`stream-db: ${signal} again, exiting now`);
-      process.exit(1);
+    if (stopping || !server) {
+      console.error(`stream-db: ${signal}${stopping ? " again" : ""}, exiting now`);
+      process.exit(stopping ? 1 : 0);
     }
     stopping = true;
     console.error(`stream-db: ${signal}: shutting down`);
@@ -37,6 +36,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  server = await startServer(parsed.config);
+  console.log(`stream-db listening on ${server.url}`);
 }
 
 main().catch((err: Error) => {

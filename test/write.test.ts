@@ -114,11 +114,11 @@ second line </string>
   });
 
   it.each([
-    ["a DOCTYPE", '<!DOCTYPE x [<!ENTITY e "boom">]>' + prop("a", "string", "&e;"), "unsupported_xml"],
+    ["a DOCTYPE", `<!DOCTYPE x [<!ENTITY e "boom">]>${prop("a", "string", "&e;")}`, "unsupported_xml"],
     ["an undefined entity", prop("a", "string", "&e;"), "invalid_xml"],
     [
       "an external entity",
-      '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + prop("a", "string", "&e;"),
+      `<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>${prop("a", "string", "&e;")}`,
       "unsupported_xml",
     ],
     ["a processing instruction", `<?php echo 1; ?>${prop("a", "string", "x")}`, "unsupported_xml"],
@@ -150,7 +150,7 @@ second line </string>
 
   it("keeps what committed before the first invalid construct and writes nothing after it", async () => {
     const item = fresh();
-    const body = prop("a", "string", "1") + prop("b", "string", "2") + "<oops>" + prop("c", "string", "3");
+    const body = `${prop("a", "string", "1") + prop("b", "string", "2")}<oops>${prop("c", "string", "3")}`;
     const a = await post(w(item), body);
     expect(a.status).toBe(400);
     expect(a.json().committed).toBe(2);

@@ -41,9 +41,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
         server.closeIdleConnections();
         for (const interrupt of ctx.activeWrites) interrupt();
         await engine.close();
-        // Readers have been ended; give their last bytes a moment to leave, then cut.
-        setTimeout(() => server.closeAllConnections(), 1000).unref();
+        // Readers have been ended; connections go idle as their last bytes leave. Give
+        // them a moment, then cut whatever is left.
+        const sweep = setInterval(() => server.closeIdleConnections(), 25);
+        const cut = setTimeout(() => server.closeAllConnections(), 2000);
         await stopped;
+        clearInterval(sweep);
+        clearTimeout(cut);
       })();
       return closing;
     },

@@ -7,6 +7,7 @@ export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
   json: () => any;
 }
 
@@ -16,7 +17,7 @@ export async function post(
   body: string | Buffer | Iterable<Buffer | string> | AsyncIterable<Buffer | string>,
   headers: Record<string, string> = XML,
 ): Promise<Answer> {
-  const res = await request(url, { method: "POST", headers, body: body as any });
+  const res = await request(url, { method: "POST", headers, body: body as string });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
 }
@@ -108,7 +109,13 @@ export function liveRead(url: string, headers: Record<string, string> = {}): Liv
         ? Promise.resolve(text)
         : new Promise((resolve, reject) => {
             const t = setTimeout(() => reject(new Error(`timed out; received: ${text.slice(-300)}`)), timeoutMs);
-            waiters.push({ pred, resolve: (x) => (clearTimeout(t), resolve(x)) });
+            waiters.push({
+              pred,
+              resolve: (x) => {
+                clearTimeout(t);
+                resolve(x);
+              },
+            });
           }),
     done,
     close: () => req.destroy(),
