@@ -59,6 +59,8 @@ export function createApp(ctx: ServerContext): Server {
     const requestId = uuidv4();
     res.setHeader("X-Request-Id", requestId);
     route(ctx, req, res, requestId).catch((err: unknown) => {
+      // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
+      if (res.destroyed) return;
       if (!req.complete) {
         res.setHeader("Connection", "close");
         req.resume();
