@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { liveRead, post, prop } from "./helpers/http.js";
 import { spawnServer, tempDir } from "./helpers/server.js";
@@ -32,5 +33,29 @@ describe("shutdown", () => {
     expect(text.endsWith("</property>\n")).toBe(true);
     const code = await new Promise((r) => s.child.on("exit", (c) => r(c)));
     expect(code).toBe(0);
+  });
+
+  it("exits 0 within a few seconds with 2,000 readers attached", async () => {
+    const s = await spawnServer([], tempDir());
+    await post(`${s.url}/write-item-stream/many/1`, prop("a", "string", "1"));
+    const { port } = new URL(s.url);
+    let ended = 0;
+    const sockets = Array.from({ length: 2000 }, (_, i) => {
+      const sock = connect(Number(port), "127.0.0.1");
+      sock.on("error", () => undefined);
+      sock.on("close", () => ended++);
+      sock.write(`GET /read-item-stream/many/${i % 2 === 0 ? "1" : "2"} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      sock.resume();
+      return sock;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    s.child.kill("SIGTERM");
+    const code = await new Promise((r) => s.child.on("exit", (c) => r(c)));
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    for (let i = 0; i < 100 && ended < 2000; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ended).toBe(2000);
+    for (const sock of sockets) sock.destroy();
   });
 });

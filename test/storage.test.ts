@@ -116,7 +116,9 @@ describe("files on disk", () => {
     const s = await start(dir);
     const a = await get(`${s.url}/read-item-stream/bad/1`);
     expect(a.status).toBe(500);
+    expect(a.json().error.code).toBe("version_damaged");
     expect(a.json().error.message).toContain("bad_1.data");
+    expect(s.engine.recovery.damaged).toEqual([expect.stringContaining("bad_1.data")]);
     expect(readFileSync(join(dir, "bad_1.data"), "utf8")).toBe(bad);
     expect((await post(`${s.url}/write-item-stream/good/1`, prop("x", "string", "y"))).status).toBe(200);
   });

@@ -16,6 +16,7 @@ export type EngineErrorCode =
   | "version_superseded"
   | "offset_mismatch"
   | "version_not_found"
+  | "version_damaged"
   | "range_not_satisfiable"
   | "write_failed"
   | "shutting_down"

@@ -108,6 +108,8 @@ export class Feed implements ReaderSource {
 
   /** Ends every reader at the last committed property boundary (shutdown). */
   endAll(): void {
+    for (const w of this.existWaiters) w.reject(new EngineError("shutting_down", "the server is shutting down"));
+    this.existWaiters.clear();
     this.final = this.handed;
     for (const r of this.live) r.sealedAt(this.handed);
   }

@@ -4,7 +4,7 @@ import { Feed } from "./feed.js";
 import { dataPath } from "./meta-file.js";
 import { parseItemId, parseVersion, versionKey } from "./names.js";
 import { ParserPool } from "./parser-pool.js";
-import type { FsyncMode } from "./protocol.js";
+import type { FsyncMode, ReadyMessage } from "./protocol.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
 import { createLengthTable, decodeSlot } from "./shared-layout.js";
 import { StorageClient } from "./storage.js";
@@ -66,6 +66,7 @@ export class Engine {
     private readonly lengths: BigInt64Array,
     private readonly storage: StorageClient,
     private readonly pool: ParserPool,
+    private readonly recovered: ReadyMessage,
   ) {}
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -76,7 +77,18 @@ export class Engine {
       lengths,
       metaIntervalMs: options.metaIntervalMs ?? 100,
     });
-    return new Engine(options, lengths, storage, new ParserPool(options.parserThreads));
+    const ready = await storage.ready.catch(async (err: Error) => {
+      await storage.close();
+      throw err;
+    });
+    for (const line of ready.damaged) console.error(`stream-db: ${line}`);
+    return new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready);
+  }
+
+  /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
+  get recovery(): { versions: number; repaired: number; damaged: string[]; ms: number } {
+    const { versions, repaired, damaged, ms } = this.recovered;
+    return { versions, repaired, damaged, ms };
   }
 
   /** Opens a version for one write request (creating it on first write). */

@@ -93,6 +93,17 @@ export interface FailedReply {
 
 export type Reply = OpenReply | DoneReply | FailedReply;
 
+/** Sent once, after start-up repair: the server may listen. */
+export interface ReadyMessage {
+  type: "ready";
+  versions: number;
+  repaired: number;
+  /** One line per data file that could not be repaired (left untouched). */
+  damaged: string[];
+  ms: number;
+}
+
 export type FromStorage =
+  | ReadyMessage
   | { type: "replies"; replies: Reply[] }
   | { type: "log"; level: "info" | "warn" | "error"; message: string };

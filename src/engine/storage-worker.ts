@@ -13,9 +13,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir, writeMetaAtomic } from "./meta-file.js";
 import { parseVersionKey, versionKey } from "./names.js";
-import type { AppendRequest, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
+import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
+import { isConsistent, quickState } from "./startup-check.js";
 import { ITEM_CLOSE, ITEM_OPEN, PropertyIndex, Version } from "./version.js";
 import { loadVersion } from "./version-loader.js";
 
@@ -66,21 +67,61 @@ class Storage {
   private readonly slots = new SlotTable();
   /** Slots lent to versions that do not exist yet, by item: readers waiting for them. */
   private readonly waiting = new Map<string, Map<string, number>>();
+  /** Versions whose data file could not be repaired, with the reason. */
+  private readonly damaged = new Map<string, string>();
   private queue: ToStorage[] = [];
   private running = false;
   private closed = false;
 
   constructor() {
     mkdirSync(dataDir, { recursive: true });
+    const found: { key: string; itemId: string; version: number }[] = [];
     for (const name of readdirSync(dataDir)) {
       if (name.endsWith(".meta.tmp")) rmSync(`${dataDir}/${name}`, { force: true });
       if (!name.endsWith(".data")) continue;
-      const parsed = parseVersionKey(name.slice(0, -5));
+      const key = name.slice(0, -5);
+      const parsed = parseVersionKey(key);
       if (!parsed) continue;
-      this.existing.add(name.slice(0, -5));
+      found.push({ key, ...parsed });
+      this.existing.add(key);
       if ((this.latest.get(parsed.itemId) ?? 0) < parsed.version) this.latest.set(parsed.itemId, parsed.version);
     }
     setInterval(() => this.flushMetas(false), metaIntervalMs).unref();
+    this.found = found;
+  }
+
+  private found: { key: string; itemId: string; version: number }[];
+
+  /**
+   * Start-up repair, for every version in the data dir, before the server listens: cheap
+   * checks first (startup-check.ts), the full repair only where they disagree. A file
+   * that cannot be repaired is reported by name, left untouched, and refused later with
+   * version_damaged; the rest of the data dir serves.
+   */
+  recover(): { versions: number; repaired: number; damaged: string[] } {
+    let repaired = 0;
+    for (const { key, itemId, version } of this.found) {
+      try {
+        const q = quickState(dataDir, key);
+        const mustSeal = !q.sealed && version < (this.latest.get(itemId) ?? 0);
+        if (isConsistent(q) && !mustSeal) continue;
+        const v = loadVersion(dataDir, itemId, version, key);
+        if (mustSeal && !v.sealed) {
+          this.writeAt(v, Buffer.from(ITEM_CLOSE));
+          v.sealed = true;
+          if (fsync !== "never") fdatasyncSync(v.fd);
+          v.committed = v.size;
+        }
+        this.writeMeta(v, fsync !== "never");
+        if (v.fd >= 0) closeSync(v.fd);
+        repaired++;
+      } catch (err) {
+        this.damaged.set(key, (err as Error).message);
+      }
+    }
+    const versions = this.found.length;
+    this.found = [];
+    return { versions, repaired, damaged: [...this.damaged.values()] };
   }
 
   receive(msg: ToStorage): void {
@@ -147,6 +188,8 @@ class Storage {
     let v = this.versions.get(key);
     if (v) return v;
     if (!this.existing.has(key)) return undefined;
+    const damage = this.damaged.get(key);
+    if (damage) throw new EngineError("version_damaged", damage);
     v = loadVersion(dataDir, itemId, version, key);
     this.versions.set(key, v);
     v.slot = this.slots.slotOf(key);
@@ -434,22 +477,44 @@ class Storage {
 
   // --- metadata and shutdown ------------------------------------------------------
 
+  /** Replaces the version's .meta; the caller syncs the directory (once per round). */
   private writeMeta(v: Version, durable: boolean): void {
+    const started = performance.now();
     try {
       writeMetaAtomic(dataDir, v.key, v.toMeta(), durable);
       v.metaDirty = false;
+      if (durable) syncDir(dataDir);
     } catch (err) {
       console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
     }
+    // A big index costs real time to serialise: write it at most ~10% of the time.
+    const took = performance.now() - started;
+    v.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
   }
 
-  private flushMetas(durable: boolean): void {
-    for (const v of this.versions.values()) if (v.metaDirty && v.committed > 0) this.writeMeta(v, durable);
+  /** The bounded-lag writer: every dirty .meta at most every metaIntervalMs (or slower). */
+  private flushMetas(force: boolean): void {
+    const now = performance.now();
+    const durable = fsync !== "never";
+    let wrote = false;
+    for (const v of this.versions.values()) {
+      if (!v.metaDirty || v.committed === 0 || (!force && now < v.metaDueAt)) continue;
+      try {
+        writeMetaAtomic(dataDir, v.key, v.toMeta(), durable);
+        v.metaDirty = false;
+        wrote = true;
+      } catch (err) {
+        console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+      }
+      const took = performance.now() - now;
+      v.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
+    }
+    if (wrote && durable) syncDir(dataDir);
   }
 
   private close(id: number): void {
     this.closed = true;
-    this.flushMetas(fsync !== "never");
+    this.flushMetas(true);
     for (const v of this.versions.values()) {
       if (v.fd >= 0) closeSync(v.fd);
       v.fd = -1;
@@ -459,4 +524,7 @@ class Storage {
 }
 
 const storage = new Storage();
+const started = performance.now();
+const recovered = storage.recover();
+port.postMessage({ type: "ready", ...recovered, ms: Math.round(performance.now() - started) } satisfies FromStorage);
 port.on("message", (msg: ToStorage) => storage.receive(msg));

@@ -1,6 +1,14 @@
 import { Worker } from "node:worker_threads";
 import { EngineError, fromWire } from "./errors.js";
-import type { DoneReply, FromStorage, OpenReply, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
+import type {
+  DoneReply,
+  FromStorage,
+  OpenReply,
+  ReadyMessage,
+  Reply,
+  StorageWorkerData,
+  ToStorage,
+} from "./protocol.js";
 
 type Request = ToStorage extends infer M ? (M extends { id: number } ? Omit<M, "id"> : never) : never;
 
@@ -12,6 +20,11 @@ export class StorageClient {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private dead: Error | null = null;
+  private onReady!: { resolve: (m: ReadyMessage) => void; reject: (e: Error) => void };
+  /** Settles once start-up repair is done (or the worker died trying). */
+  readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
+    this.onReady = { resolve, reject };
+  });
 
   private constructor(private readonly worker: Worker) {
     worker.on("message", (msg: FromStorage) => this.onMessage(msg));
@@ -61,6 +74,10 @@ export class StorageClient {
   }
 
   private onMessage(msg: FromStorage): void {
+    if (msg.type === "ready") {
+      this.onReady.resolve(msg);
+      return;
+    }
     if (msg.type === "log") {
       console.error(`stream-db storage: ${msg.message}`);
       return;
@@ -77,6 +94,7 @@ export class StorageClient {
   private die(err: Error): void {
     if (this.dead) return;
     this.dead = err;
+    this.onReady.reject(err);
     for (const p of this.pending.values()) {
       p.reject(new EngineError("internal_error", `storage failed: ${err.message}`));
     }

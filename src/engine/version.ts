@@ -80,6 +80,8 @@ export class Version {
   slot = -1;
   refs = 0;
   metaDirty = false;
+  /** performance.now() before which the lag writer leaves this .meta alone. */
+  metaDueAt = 0;
   updatedAt: string;
 
   constructor(

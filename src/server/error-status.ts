@@ -25,6 +25,7 @@ export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   write_failed: 500,
+  version_damaged: 500,
   internal_error: 500,
   shutting_down: 503,
 });
@@ -52,8 +53,10 @@ export function sendError(
   if (details.column !== undefined) error.column = details.column;
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
-  if (status >= 500) {
-    console.error(`stream-db: request ${requestId}: ${known ? `${err.code}: ` : ""}${(err as Error)?.stack ?? err}`);
+  if (status === 500) {
+    // Known conditions (a full disk) get one line; only the unexpected gets a stack.
+    const what = known ? `${err.code}: ${err.message}` : ((err as Error)?.stack ?? String(err));
+    console.error(`stream-db: request ${requestId}: ${what}`);
   }
   if (res.headersSent) {
     res.destroy();

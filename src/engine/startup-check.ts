@@ -1,0 +1,66 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { dataPath, metaPath } from "./meta-file.js";
+import { ITEM_CLOSE } from "./version.js";
+
+/**
+ * The cheap start-up look at one version: three small reads, no index parsing. A version
+ * whose data file ends with a whole line and whose .meta agrees on size and seal needs
+ * nothing; anything else gets the full repair (version-loader.ts). Meta files are written
+ * with their scalar fields before `properties`, so the first KiB holds all we need.
+ */
+
+const META_HEAD = 1024;
+
+export interface QuickState {
+  size: number;
+  sealed: boolean;
+  /** The file ends with a newline (or is empty): no torn line at the end. */
+  wholeTail: boolean;
+  /** What the .meta file claims, if it could be read. */
+  meta: { size: number; sealed: boolean } | null;
+}
+
+function readHead(path: string, max: number): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.alloc(max);
+    const n = readSync(fd, buf, 0, max, 0);
+    return buf.toString("utf8", 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function quickState(dataDir: string, key: string): QuickState {
+  const fd = openSync(dataPath(dataDir, key), "r");
+  let size: number;
+  let tail: string;
+  try {
+    size = fstatSync(fd).size;
+    const n = Math.min(size, ITEM_CLOSE.length);
+    const buf = Buffer.alloc(n);
+    readSync(fd, buf, 0, n, size - n);
+    tail = buf.toString("latin1");
+  } finally {
+    closeSync(fd);
+  }
+  const head = readHead(metaPath(dataDir, key), META_HEAD);
+  const sizeMatch = head && /"size":(\d+)/.exec(head);
+  const sealedMatch = head && /"sealed":(true|false)/.exec(head);
+  return {
+    size,
+    sealed: tail === ITEM_CLOSE,
+    wholeTail: size === 0 || tail.endsWith("\n"),
+    meta: sizeMatch && sealedMatch ? { size: Number(sizeMatch[1]), sealed: sealedMatch[1] === "true" } : null,
+  };
+}
+
+/** True when nothing needs repair: a whole last line and a .meta that agrees. */
+export function isConsistent(q: QuickState): boolean {
+  return q.wholeTail && q.size >= 7 && q.meta !== null && q.meta.size === q.size && q.meta.sealed === q.sealed;
+}
