@@ -1,0 +1,94 @@
+// Writers for the fan-out scenarios, over an undici Pool (keep-alive, 127.0.0.1 only).
+// Each property carries the marker `~SEQ~SENT_MS~` that clients/readers.mjs looks for.
+import { Pool } from "undici";
+import { sleep, wallNow } from "./stats.mjs";
+
+const PAD = "x".repeat(64);
+
+/** One canonical property line carrying seq and its send time; about `bytes` long. */
+export function markedProperty(seq, sentAt, bytes = 100) {
+  const head = `<property for="t"><string>~${seq}~${sentAt.toFixed(3)}~`;
+  const tail = "</string></property>\n";
+  return head + PAD.slice(0, Math.max(0, bytes - head.length - tail.length)) + tail;
+}
+
+/**
+ * POST one marked property every 1000/rate ms for durationMs, on schedule: a slow answer
+ * does not delay the next send (up to maxInFlight outstanding; then the send waits).
+ * Resolves { sent, ok, failed, statuses, firstSentAt, lastSentAt }.
+ */
+export async function pacedWriter({ origin, path, headers, rate, durationMs, maxInFlight = 64 }) {
+  const pool = new Pool(origin, { connections: 8 });
+  const total = Math.floor((rate * durationMs) / 1000);
+  const statuses = {};
+  let inFlight = 0;
+  let ok = 0;
+  let failed = 0;
+  const pending = new Set();
+  const t0 = performance.now() + 20;
+  let firstSentAt = 0;
+  let lastSentAt = 0;
+  for (let seq = 0; seq < total; seq++) {
+    const due = t0 + (seq * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight >= maxInFlight) await Promise.race(pending);
+    const sentAt = wallNow();
+    if (!firstSentAt) firstSentAt = sentAt;
+    lastSentAt = sentAt;
+    inFlight++;
+    const p = pool
+      .request({ path, method: "POST", headers, body: markedProperty(seq, sentAt) })
+      .then(async (res) => {
+        await res.body.text();
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        if (res.statusCode < 300) ok++;
+        else failed++;
+      })
+      .catch((err) => {
+        statuses[err.code ?? "error"] = (statuses[err.code ?? "error"] ?? 0) + 1;
+        failed++;
+      })
+      .finally(() => {
+        inFlight--;
+        pending.delete(p);
+      });
+    pending.add(p);
+  }
+  await Promise.all(pending);
+  await pool.close();
+  return { sent: total, ok, failed, statuses, firstSentAt, lastSentAt };
+}
+
+/**
+ * `loops` concurrent POST loops, each sending one marked property per request back to back
+ * for durationMs. Resolves { ok, failed, statuses, startAt, endAt }.
+ */
+export async function saturatingWriter({ origin, path, headers, loops, durationMs }) {
+  const pool = new Pool(origin, { connections: loops });
+  const statuses = {};
+  let ok = 0;
+  let failed = 0;
+  let seq = 0;
+  const startAt = wallNow();
+  const deadline = performance.now() + durationMs;
+  const loop = async () => {
+    for (let i = 0; i < 10_000_000 && performance.now() < deadline; i++) {
+      try {
+        const res = await pool.request({ path, method: "POST", headers, body: markedProperty(seq++, wallNow()) });
+        await res.body.text();
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        if (res.statusCode < 300) ok++;
+        else failed++;
+      } catch (err) {
+        statuses[err.code ?? "error"] = (statuses[err.code ?? "error"] ?? 0) + 1;
+        failed++;
+        await sleep(10);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: loops }, loop));
+  const endAt = wallNow();
+  await pool.close();
+  return { ok, failed, statuses, startAt, endAt, sent: seq };
+}
