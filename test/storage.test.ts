@@ -112,6 +112,21 @@ describe("files on disk", () => {
     const dir = tempDir();
     const bad = `${HEAD}garbage in the middle\n${line("a", "string", "1")}`;
     writeFileSync(join(dir, "bad_1.data"), bad);
+    // With a .meta that vouches for the header only, start-up scans the rest and finds it.
+    const now = new Date().toISOString();
+    const meta = {
+      item_id: "bad",
+      version: 1,
+      created_at: now,
+      updated_at: now,
+      size: 7,
+      sealed: false,
+      property_count: 0,
+      properties: {},
+    };
+    writeFileSync(join(dir, "bad_1.meta"), JSON.stringify(meta));
+    // Without one, the damage is found when the index is rebuilt (here: on first use).
+    writeFileSync(join(dir, "bad_2.data"), bad);
     writeFileSync(join(dir, "good_1.data"), HEAD);
     const s = await start(dir);
     const a = await get(`${s.url}/read-item-stream/bad/1`);
@@ -119,6 +134,11 @@ describe("files on disk", () => {
     expect(a.json().error.code).toBe("version_damaged");
     expect(a.json().error.message).toContain("bad_1.data");
     expect(s.engine.recovery.damaged).toEqual([expect.stringContaining("bad_1.data")]);
+    expect(readFileSync(join(dir, "bad_1.data"), "utf8")).toBe(bad);
+    const b = await get(`${s.url}/read-item-stream/bad/2`);
+    expect(b.status).toBe(500);
+    expect(b.json().error.code).toBe("version_damaged");
+    expect(readFileSync(join(dir, "bad_2.data"), "utf8")).toBe(bad);
     expect(readFileSync(join(dir, "bad_1.data"), "utf8")).toBe(bad);
     expect((await post(`${s.url}/write-item-stream/good/1`, prop("x", "string", "y"))).status).toBe(200);
   });

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from "node:fs";
 import { dataPath, metaPath } from "./meta-file.js";
 import { ITEM_CLOSE } from "./version.js";
 
@@ -63,4 +63,32 @@ export function quickState(dataDir: string, key: string): QuickState {
 /** True when nothing needs repair: a whole last line and a .meta that agrees. */
 export function isConsistent(q: QuickState): boolean {
   return q.wholeTail && q.size >= 7 && q.meta !== null && q.meta.size === q.size && q.meta.sealed === q.sealed;
+}
+
+/**
+ * Cuts an unfinished last line without reading the rest of the file: a crash tears only
+ * the line being appended, so everything up to the last newline is whole. Returns the
+ * new size. (Damage elsewhere is found when the index is rebuilt.)
+ */
+export function cutTornTail(dataDir: string, key: string, size: number): number {
+  const fd = openSync(dataPath(dataDir, key), "r+");
+  try {
+    const chunk = Buffer.alloc(64 << 10);
+    let end = size;
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) {
+        const whole = start + nl + 1;
+        if (whole < size) ftruncateSync(fd, whole);
+        return whole;
+      }
+      end = start;
+    }
+    ftruncateSync(fd, 0);
+    return 0;
+  } finally {
+    closeSync(fd);
+  }
 }

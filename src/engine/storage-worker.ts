@@ -16,7 +16,7 @@ import { parseVersionKey, versionKey } from "./names.js";
 import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
-import { isConsistent, quickState } from "./startup-check.js";
+import { cutTornTail, isConsistent, quickState } from "./startup-check.js";
 import { ITEM_CLOSE, ITEM_OPEN, PropertyIndex, Version } from "./version.js";
 import { loadVersion } from "./version-loader.js";
 
@@ -39,6 +39,7 @@ if (!port) throw new Error("storage-worker must run as a worker thread");
 const MAX_IDLE_VERSIONS = 1024;
 
 type Deferred = () => Reply;
+type VersionRef = { key: string; itemId: string; version: number };
 
 class Group {
   readonly touched = new Set<Version>();
@@ -75,7 +76,7 @@ class Storage {
 
   constructor() {
     mkdirSync(dataDir, { recursive: true });
-    const found: { key: string; itemId: string; version: number }[] = [];
+    const found: VersionRef[] = [];
     for (const name of readdirSync(dataDir)) {
       if (name.endsWith(".meta.tmp")) rmSync(`${dataDir}/${name}`, { force: true });
       if (!name.endsWith(".data")) continue;
@@ -90,7 +91,9 @@ class Storage {
     this.found = found;
   }
 
-  private found: { key: string; itemId: string; version: number }[];
+  private found: VersionRef[];
+  /** Versions whose .meta is rebuilt in the background after start-up. */
+  private readonly metaBacklog: VersionRef[] = [];
 
   /**
    * Start-up repair, for every version in the data dir, before the server listens: cheap
@@ -105,23 +108,54 @@ class Storage {
         const q = quickState(dataDir, key);
         const mustSeal = !q.sealed && version < (this.latest.get(itemId) ?? 0);
         if (isConsistent(q) && !mustSeal) continue;
-        const v = loadVersion(dataDir, itemId, version, key);
-        if (mustSeal && !v.sealed) {
-          this.writeAt(v, Buffer.from(ITEM_CLOSE));
-          v.sealed = true;
-          if (fsync !== "never") fdatasyncSync(v.fd);
-          v.committed = v.size;
-        }
-        this.writeMeta(v, fsync !== "never");
-        if (v.fd >= 0) closeSync(v.fd);
         repaired++;
+        if (q.meta === null && q.size >= ITEM_OPEN.length && !mustSeal) {
+          // No usable index: make the file whole now, rebuild the index after listening.
+          // (Sealing writes, so it waits for the full scan that proves the file sound.)
+          if (!q.wholeTail) cutTornTail(dataDir, key, q.size);
+          this.metaBacklog.push({ key, itemId, version });
+          continue;
+        }
+        this.repairNow(key, itemId, version, mustSeal);
       } catch (err) {
         this.damaged.set(key, (err as Error).message);
       }
     }
     const versions = this.found.length;
     this.found = [];
+    if (this.metaBacklog.length > 0) setImmediate(() => this.rebuildNextMeta());
     return { versions, repaired, damaged: [...this.damaged.values()] };
+  }
+
+  /** Full repair: index from .meta plus a scan of what it does not cover. */
+  private repairNow(key: string, itemId: string, version: number, mustSeal: boolean): void {
+    const v = loadVersion(dataDir, itemId, version, key);
+    if (mustSeal && !v.sealed) {
+      this.writeAt(v, Buffer.from(ITEM_CLOSE));
+      v.sealed = true;
+      if (fsync !== "never") fdatasyncSync(v.fd);
+      v.committed = v.size;
+    }
+    this.writeMeta(v, fsync !== "never");
+    if (v.fd >= 0) closeSync(v.fd);
+  }
+
+  /**
+   * Rebuilds one missing index per turn of the event loop, so requests interleave. A
+   * version someone opens first is rebuilt by that open (load) instead.
+   */
+  private rebuildNextMeta(): void {
+    const next = this.metaBacklog.shift();
+    if (!next || this.closed) return;
+    if (!this.versions.has(next.key) && !this.damaged.has(next.key)) {
+      try {
+        this.repairNow(next.key, next.itemId, next.version, false);
+      } catch (err) {
+        this.damaged.set(next.key, (err as Error).message);
+        console.error(`stream-db: ${(err as Error).message}`);
+      }
+    }
+    if (this.metaBacklog.length > 0) setImmediate(() => this.rebuildNextMeta());
   }
 
   receive(msg: ToStorage): void {
