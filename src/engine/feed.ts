@@ -106,6 +106,14 @@ export class Feed implements ReaderSource {
     return this.all.size;
   }
 
+  /** Cuts every reader and waiter: the storage behind this feed is gone. */
+  fail(err: Error): void {
+    for (const w of this.existWaiters) w.reject(err);
+    this.existWaiters.clear();
+    for (const r of this.all) r.destroy(err);
+    this.closeIfIdle();
+  }
+
   /** Ends every reader at the last committed property boundary (shutdown). */
   endAll(): void {
     for (const w of this.existWaiters) w.reject(new EngineError("shutting_down", "the server is shutting down"));

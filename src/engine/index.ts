@@ -63,13 +63,23 @@ export class Engine {
 
   private constructor(
     private readonly options: Readonly<EngineOptions>,
-    private readonly lengths: BigInt64Array,
-    private readonly storage: StorageClient,
+    private lengths: BigInt64Array,
+    private storage: StorageClient,
     private readonly pool: ParserPool,
-    private readonly recovered: ReadyMessage,
+    private recovered: ReadyMessage,
   ) {}
 
+  private restarts = 0;
+  private restarting: Promise<void> | null = null;
+
   static async open(options: EngineOptions): Promise<Engine> {
+    const { storage, lengths, ready } = await Engine.startStorage(options);
+    const engine = new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready);
+    engine.watchStorage();
+    return engine;
+  }
+
+  private static async startStorage(options: EngineOptions) {
     const lengths = createLengthTable();
     const storage = StorageClient.start({
       dataDir: options.dataDir,
@@ -82,7 +92,32 @@ export class Engine {
       throw err;
     });
     for (const line of ready.damaged) console.error(`stream-db: ${line}`);
-    return new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready);
+    return { storage, lengths, ready };
+  }
+
+  /**
+   * If the storage worker dies (a bug, a fault), requests in flight on it fail with 500,
+   * its readers are cut (they reconnect), and a fresh worker is started: it repairs the
+   * data dir like any start-up, and new requests go to it.
+   */
+  private watchStorage(): void {
+    const current = this.storage;
+    current.died.then((err) => {
+      if (this.closing || this.storage !== current) return;
+      console.error(`stream-db: the storage worker died (${err.message}); starting a new one`);
+      for (const feed of this.feeds.values()) feed.fail(new EngineError("internal_error", "storage restarted"));
+      this.feeds.clear();
+      const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
+      this.restarting = new Promise<void>((resolve) => setTimeout(resolve, delay)).then(async () => {
+        const next = await Engine.startStorage(this.options);
+        this.storage = next.storage;
+        this.lengths = next.lengths;
+        this.recovered = next.ready;
+        this.restarting = null;
+        this.watchStorage();
+      });
+      this.restarting.catch((e: Error) => console.error(`stream-db: storage restart failed: ${e.message}`));
+    });
   }
 
   /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
@@ -93,9 +128,10 @@ export class Engine {
 
   /** Opens a version for one write request (creating it on first write). */
   async openWriter(itemId: string, version: number, opts: WriteOptions = {}): Promise<Writer> {
-    this.assertOpen();
+    await this.assertOpen();
+    const storage = this.storage;
     parseItemId(itemId);
-    const reply = await this.storage.open({
+    const reply = await storage.open({
       itemId,
       version: checkVersion(version),
       create: true,
@@ -104,7 +140,7 @@ export class Engine {
     return new Writer(
       {
         pool: this.pool,
-        storage: this.storage,
+        storage,
         maxPropertyBytes: this.options.maxPropertyBytes,
       },
       reply.slot,
@@ -113,18 +149,20 @@ export class Engine {
 
   /** Opens a reader; waits for the version to exist unless `wait` is false. */
   async openReader(itemId: string, version: number, opts: ReadOptions): Promise<ReadSession> {
-    this.assertOpen();
+    await this.assertOpen();
+    const storage = this.storage;
+    const lengths = this.lengths;
     parseItemId(itemId);
-    const reply = await this.storage.open({ itemId, version: checkVersion(version), create: false });
+    const reply = await storage.open({ itemId, version: checkVersion(version), create: false });
     if (reply.slot < 0) throw notFound(itemId, version);
-    const release = once(() => this.storage.release(reply.slot));
+    const release = once(() => storage.release(reply.slot));
     try {
       if (!reply.exists && !opts.wait) throw notFound(itemId, version);
       const path = dataPath(this.options.dataDir, versionKey(itemId, version));
       if (reply.exists && reply.sealed) {
         return await this.snapshot(path, reply.length, true, reply.length, opts, release);
       }
-      const feed = this.feedFor(reply.slot, path);
+      const feed = this.feedFor(lengths, reply.slot, path);
       const state = await feed.whenExists(opts.signal);
       if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
       const sealed = state.kind === "sealed";
@@ -199,10 +237,10 @@ export class Engine {
     };
   }
 
-  private feedFor(slot: number, path: string): Feed {
+  private feedFor(lengths: BigInt64Array, slot: number, path: string): Feed {
     let feed = this.feeds.get(slot);
     if (!feed) {
-      feed = new Feed(this.lengths, slot, path, decodeSlot(Atomics.load(this.lengths, slot)), (f) => {
+      feed = new Feed(lengths, slot, path, decodeSlot(Atomics.load(lengths, slot)), (f) => {
         if (this.feeds.get(slot) === f) this.feeds.delete(slot);
       });
       this.feeds.set(slot, feed);
@@ -226,8 +264,9 @@ export class Engine {
     await this.storage.close();
   }
 
-  private assertOpen(): void {
+  private async assertOpen(): Promise<void> {
     if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
+    if (this.restarting) await this.restarting;
   }
 }
 

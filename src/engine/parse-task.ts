@@ -1,12 +1,18 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
 
+/** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
+const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
+
 /**
  * The piscina task handler: one call parses one slice of one request body. The canonical
  * bytes go back by transfer, not by copy; `out` is always a fresh ArrayBuffer from
  * TextEncoder, never a slab shared with other buffers, so moving it is safe.
  */
 export default function parseTask(input: ParseInput) {
+  if (crashMarker && Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length).includes(crashMarker)) {
+    process.exit(70); // in a worker thread this ends the thread, as a crash would
+  }
   const result = parseSlice(input);
   return move({
     [transferableSymbol]: [result.out.buffer],

@@ -35,6 +35,9 @@ const { dataDir, fsync, lengths, metaIntervalMs } = workerData as StorageWorkerD
 const port = parentPort;
 if (!port) throw new Error("storage-worker must run as a worker thread");
 
+/** Test hook (README, "Fault injection"): an append to this item kills the thread. */
+const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
+
 /** Unreferenced open versions kept loaded (fd and index) for the next writer. */
 const MAX_IDLE_VERSIONS = 1024;
 
@@ -415,6 +418,7 @@ class Storage {
 
   private append(msg: AppendRequest, group: Group): void {
     const v = this.versionAt(msg.slot, group);
+    if (crashItem !== undefined && v.itemId === crashItem) process.exit(70);
     this.writable(v);
     const start = v.size;
     this.writeAt(v, msg.bytes);

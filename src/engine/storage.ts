@@ -21,6 +21,12 @@ export class StorageClient {
   private nextId = 1;
   private dead: Error | null = null;
   private onReady!: { resolve: (m: ReadyMessage) => void; reject: (e: Error) => void };
+  private onDied!: (e: Error) => void;
+  /** Resolves if the worker dies (never on a clean close). */
+  readonly died = new Promise<Error>((resolve) => {
+    this.onDied = resolve;
+  });
+  private closing = false;
   /** Settles once start-up repair is done (or the worker died trying). */
   readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
     this.onReady = { resolve, reject };
@@ -58,6 +64,7 @@ export class StorageClient {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.dead) await this.request({ type: "close" }).catch(() => undefined);
     await this.worker.terminate();
   }
@@ -95,6 +102,7 @@ export class StorageClient {
     if (this.dead) return;
     this.dead = err;
     this.onReady.reject(err);
+    if (!this.closing) this.onDied(err);
     for (const p of this.pending.values()) {
       p.reject(new EngineError("internal_error", `storage failed: ${err.message}`));
     }

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { EngineError } from "./errors.js";
+import { type DbError, EngineError } from "./errors.js";
 import type { ParserPool } from "./parser-pool.js";
 import { INITIAL_STATE, type ParseOutput, type ParseState } from "./property-parser.js";
 import type { StorageClient } from "./storage.js";
@@ -32,7 +32,7 @@ export interface WriteResult {
 /** A failed write: the error plus how many of the request's properties did commit. */
 export class WriteFailure extends Error {
   constructor(
-    readonly error: EngineError,
+    readonly error: DbError,
     readonly committed: number,
   ) {
     super(error.message);
@@ -60,7 +60,7 @@ export class Writer extends EventEmitter {
   private appendBytesInFlight = 0;
   private committed = 0;
   private lastEnd = -1;
-  private error: EngineError | null = null;
+  private error: DbError | null = null;
   private wantsDrain = false;
   private settling = false;
   private aborted = false;
@@ -108,8 +108,8 @@ export class Writer extends EventEmitter {
     return this.done;
   }
 
-  /** Ends the request early with `err` (shutdown); what is already parsed still commits. */
-  interrupt(err: EngineError): void {
+  /** Ends the request early with `err` (shutdown, idle body); what is parsed still commits. */
+  interrupt(err: DbError): void {
     this.fail(err);
     this.ended = true;
     this.maybeSettle();
@@ -211,7 +211,7 @@ export class Writer extends EventEmitter {
       });
   }
 
-  private fail(err: EngineError): void {
+  private fail(err: DbError): void {
     this.error ??= err;
     this.pending = [];
     this.pendingBytes = 0;

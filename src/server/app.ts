@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
 import { parseItemId, parseVersion } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
-import { sendError } from "./error-status.js";
+import { errorResponseBytes, sendError } from "./error-status.js";
 import { HttpError } from "./errors.js";
 import { handleRead } from "./read-handler.js";
 import { handleWrite } from "./write-handler.js";
@@ -55,18 +57,51 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
 }
 
 export function createApp(ctx: ServerContext): Server {
-  const server = createServer({ noDelay: true, keepAliveTimeout: 10_000 }, (req, res) => {
-    const requestId = uuidv4();
-    res.setHeader("X-Request-Id", requestId);
-    route(ctx, req, res, requestId).catch((err: unknown) => {
-      // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
-      if (res.destroyed) return;
-      if (!req.complete) {
-        res.setHeader("Connection", "close");
-        req.resume();
-      }
-      sendError(res, requestId, err);
-    });
-  });
+  const { config } = ctx;
+  const server = createServer(
+    {
+      noDelay: true,
+      keepAliveTimeout: 10_000,
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      // Bodies may stream for hours; a silent body is cut by the write handler instead.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 2)),
+    },
+    (req, res) => {
+      const requestId = uuidv4();
+      res.setHeader("X-Request-Id", requestId);
+      route(ctx, req, res, requestId).catch((err: unknown) => {
+        // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
+        if (res.destroyed) return;
+        if (!req.complete) {
+          res.setHeader("Connection", "close");
+          req.resume();
+        }
+        sendError(res, requestId, err);
+      });
+    },
+  );
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));
   return server;
+}
+
+/** A request the HTTP parser refused: answer in JSON like everything else, then close. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as Socket).bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const [status, text, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [
+          431,
+          "Request Header Fields Too Large",
+          "header_too_large",
+          "the request head is larger than --max-header-bytes",
+        ]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", "request_timeout", "the request head did not arrive within --headers-timeout"]
+        : [400, "Bad Request", "bad_request", `malformed HTTP request (${err.code ?? err.message})`];
+  socket.end(errorResponseBytes(status, text, code, message));
 }

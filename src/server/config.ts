@@ -14,6 +14,15 @@ export interface Config {
   /** undefined: piscina's default for this machine. */
   parserThreads: number | undefined;
   maxPropertyBytes: number;
+  /** Largest request head (request line and headers); more is 431. */
+  maxHeaderBytes: number;
+  /** A client must finish sending its request head within this (slowloris guard). */
+  headersTimeoutMs: number;
+  /** A write whose body sends nothing for this long gets 408 (bodies may stream slowly). */
+  bodyIdleTimeoutMs: number;
+  maxReaders: number;
+  maxReadersPerVersion: number;
+  maxWriters: number;
 }
 
 export class ConfigError extends Error {}
@@ -51,6 +60,42 @@ const SPECS = {
     env: "STREAM_DB_MAX_PROPERTY_BYTES",
     fallback: "67108864",
     help: "largest single property in bytes; more is 413",
+  },
+  maxHeaderBytes: {
+    flag: "--max-header-bytes",
+    env: "STREAM_DB_MAX_HEADER_BYTES",
+    fallback: "16384",
+    help: "largest request head; more is 431",
+  },
+  headersTimeoutMs: {
+    flag: "--headers-timeout",
+    env: "STREAM_DB_HEADERS_TIMEOUT",
+    fallback: "10000",
+    help: "ms to receive a request head, else the connection is cut",
+  },
+  bodyIdleTimeoutMs: {
+    flag: "--body-idle-timeout",
+    env: "STREAM_DB_BODY_IDLE_TIMEOUT",
+    fallback: "300000",
+    help: "ms a write body may stay silent before 408",
+  },
+  maxReaders: {
+    flag: "--max-readers",
+    env: "STREAM_DB_MAX_READERS",
+    fallback: "20000",
+    help: "concurrent reads in all; more is 503",
+  },
+  maxReadersPerVersion: {
+    flag: "--max-readers-per-version",
+    env: "STREAM_DB_MAX_READERS_PER_VERSION",
+    fallback: "10000",
+    help: "concurrent reads of one version; more is 503",
+  },
+  maxWriters: {
+    flag: "--max-writers",
+    env: "STREAM_DB_MAX_WRITERS",
+    fallback: "1024",
+    help: "concurrent write requests; more is 503",
   },
 } satisfies Record<keyof Config, OptionSpec>;
 
@@ -107,6 +152,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { 
   const fsync = pick(SPECS.fsync);
   const threads = pick(SPECS.parserThreads);
   const maxProp = pick(SPECS.maxPropertyBytes);
+  const int = (spec: OptionSpec, min: number, max: number) => {
+    const { name, raw } = pick(spec);
+    return integer(name, raw as string, min, max);
+  };
   if (fsync.raw !== "always" && fsync.raw !== "batch" && fsync.raw !== "never") {
     throw new ConfigError(`${fsync.name} must be always, batch or never, got "${fsync.raw}"`);
   }
@@ -119,6 +168,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { 
     fsync: fsync.raw,
     parserThreads: threads.raw === undefined ? undefined : integer(threads.name, threads.raw, 1, 256),
     maxPropertyBytes: integer(maxProp.name, maxProp.raw as string, 64, 1 << 30),
+    maxHeaderBytes: int(SPECS.maxHeaderBytes, 1024, 1 << 20),
+    headersTimeoutMs: int(SPECS.headersTimeoutMs, 100, 3_600_000),
+    bodyIdleTimeoutMs: int(SPECS.bodyIdleTimeoutMs, 100, 86_400_000),
+    maxReaders: int(SPECS.maxReaders, 1, 1_000_000),
+    maxReadersPerVersion: int(SPECS.maxReadersPerVersion, 1, 1_000_000),
+    maxWriters: int(SPECS.maxWriters, 1, 1_000_000),
   };
   return { config: Object.freeze(config), help };
 }

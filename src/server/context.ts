@@ -7,6 +7,8 @@ export interface ServerContext {
   config: Config;
   /** Called on shutdown so open write requests end with what they committed. */
   activeWrites: Set<() => void>;
+  /** Open reads, per version key and in all, for the reader limits. */
+  readers: { total: number; byVersion: Map<string, number> };
 }
 
 export interface RouteParams {

@@ -11,6 +11,7 @@ export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>
   invalid_item_id: 400,
   invalid_version: 400,
   invalid_parameter: 400,
+  bad_request: 400,
   invalid_xml: 400,
   unsupported_xml: 400,
   invalid_property: 400,
@@ -18,16 +19,20 @@ export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>
   route_not_found: 404,
   version_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   version_sealed: 409,
   version_superseded: 409,
   offset_mismatch: 409,
   property_too_large: 413,
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
+  header_too_large: 431,
   write_failed: 500,
   version_damaged: 500,
   internal_error: 500,
   shutting_down: 503,
+  too_many_readers: 503,
+  too_many_writers: 503,
 });
 
 export function statusOf(err: unknown): number {
@@ -68,6 +73,12 @@ export function sendError(
     body,
     status === 416 && details.offset !== undefined ? { "Content-Range": `bytes */${details.offset}` } : {},
   );
+}
+
+/** The same JSON error, for a socket whose HTTP parser gave up (no ServerResponse). */
+export function errorResponseBytes(status: number, statusText: string, code: string, message: string): string {
+  const body = `${JSON.stringify({ error: { code, message } })}\n`;
+  return `HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 export function sendJson(

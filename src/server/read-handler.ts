@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ReadSession } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
+import { HttpError } from "./errors.js";
 import { booleanParam, offsetValue, rangeStart } from "./params.js";
 
 /**
@@ -19,6 +20,9 @@ export async function handleRead(
   const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : (fromRange ?? 0);
   const follow = booleanParam(p.query, "follow", true);
   const wait = booleanParam(p.query, "wait", true);
+
+  const release = admitReader(ctx, `${p.itemId}_${p.version}`);
+  res.once("close", release);
 
   const gone = new AbortController();
   const onClose = () => gone.abort();
@@ -61,4 +65,27 @@ export async function handleRead(
   stream.on("error", () => res.destroy());
   res.on("close", () => stream.destroy());
   stream.pipe(res);
+}
+
+/** Counts the read against --max-readers and --max-readers-per-version; 503 past them. */
+function admitReader(ctx: ServerContext, key: string): () => void {
+  const { readers, config } = ctx;
+  const mine = readers.byVersion.get(key) ?? 0;
+  if (readers.total >= config.maxReaders) {
+    throw new HttpError("too_many_readers", `${config.maxReaders} reads are open (--max-readers); retry shortly`);
+  }
+  if (mine >= config.maxReadersPerVersion) {
+    throw new HttpError(
+      "too_many_readers",
+      `${config.maxReadersPerVersion} reads of this version are open (--max-readers-per-version); retry shortly`,
+    );
+  }
+  readers.total++;
+  readers.byVersion.set(key, mine + 1);
+  return () => {
+    readers.total--;
+    const left = (readers.byVersion.get(key) ?? 1) - 1;
+    if (left === 0) readers.byVersion.delete(key);
+    else readers.byVersion.set(key, left);
+  };
 }

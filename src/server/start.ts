@@ -19,7 +19,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
   });
-  const ctx: ServerContext = { engine, config, activeWrites: new Set() };
+  const ctx: ServerContext = { engine, config, activeWrites: new Set(), readers: { total: 0, byVersion: new Map() } };
   const server = createApp(ctx);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { EngineError, WriteFailure, type WriteResult } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { sendError, sendJson } from "./error-status.js";
+import { HttpError } from "./errors.js";
 import { booleanParam, checkXmlContentType, offsetValue } from "./params.js";
 
 /**
@@ -21,10 +22,22 @@ export async function handleWrite(
   const expectedOffset =
     expectedHeader === undefined ? undefined : offsetValue("X-Expected-Offset", String(expectedHeader));
 
+  if (ctx.activeWrites.size >= ctx.config.maxWriters) {
+    throw new HttpError(
+      "too_many_writers",
+      `${ctx.config.maxWriters} write requests are open (--max-writers); retry shortly`,
+    );
+  }
   const writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset });
   const interrupt = () => writer.interrupt(new EngineError("shutting_down", "the server is shutting down"));
   ctx.activeWrites.add(interrupt);
+  // Bodies may legitimately stream slowly, so the limit is on silence, not on duration.
+  const idleMs = ctx.config.bodyIdleTimeoutMs;
+  const idle = setTimeout(() => {
+    writer.interrupt(new HttpError("request_timeout", `the body sent nothing for ${idleMs} ms (--body-idle-timeout)`));
+  }, idleMs);
   req.on("data", (chunk: Buffer) => {
+    idle.refresh();
     if (!writer.push(chunk)) req.pause();
   });
   writer.on("drain", () => req.resume());
@@ -40,6 +53,7 @@ export async function handleWrite(
     if (!(err instanceof WriteFailure)) throw err;
     outcome = err;
   } finally {
+    clearTimeout(idle);
     ctx.activeWrites.delete(interrupt);
   }
   if (res.destroyed) return;
