@@ -10,13 +10,19 @@ describe("a worker that crashes", () => {
   it("a parser thread: that request gets 500 with a request id, everything else carries on", async () => {
     const s = await spawnServer([], tempDir(), { STREAM_DB_FAULT_PARSER_CRASH: "KABOOM" });
     try {
-      const others = Array.from({ length: 20 }, (_, i) => post(`${s.url}/write-item-stream/fine${i}/1`, prop("a", "string", "ok")));
+      const others = Array.from({ length: 20 }, (_, i) =>
+        post(`${s.url}/write-item-stream/fine${i}/1`, prop("a", "string", "ok")),
+      );
       const bad = await post(`${s.url}/write-item-stream/doomed/1`, prop("a", "string", "KABOOM"));
       expect(bad.status).toBe(500);
-      expect(bad.json()).toMatchObject({ error: { code: "internal_error", request_id: bad.headers["x-request-id"] }, committed: 0 });
+      expect(bad.json()).toMatchObject({
+        error: { code: "internal_error", request_id: bad.headers["x-request-id"] },
+        committed: 0,
+      });
       for (const a of await Promise.all(others)) expect(a.status).toBe(200);
       // The pool replaced the thread: more writes and reads work.
-      for (let i = 0; i < 10; i++) expect((await post(`${s.url}/write-item-stream/after/1`, prop("n", "number", String(i)))).status).toBe(200);
+      for (let i = 0; i < 10; i++)
+        expect((await post(`${s.url}/write-item-stream/after/1`, prop("n", "number", String(i)))).status).toBe(200);
       expect((await get(`${s.url}/read-item-stream/after/1?follow=false`)).text.split("\n")).toHaveLength(12);
     } finally {
       s.child.kill("SIGKILL");

@@ -10,7 +10,10 @@ const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
  * TextEncoder, never a slab shared with other buffers, so moving it is safe.
  */
 export default function parseTask(input: ParseInput) {
-  if (crashMarker && Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length).includes(crashMarker)) {
+  if (
+    crashMarker &&
+    Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length).includes(crashMarker)
+  ) {
     process.exit(70); // in a worker thread this ends the thread, as a crash would
   }
   const result = parseSlice(input);

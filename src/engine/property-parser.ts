@@ -186,6 +186,13 @@ class SliceParser {
     });
     p.on("doctype", () => this.reject("unsupported_xml", "a DOCTYPE is not allowed"));
     p.on("processinginstruction", () => this.reject("unsupported_xml", "processing instructions are not allowed"));
+    // Attributes are checked as they arrive, before saxes has the whole tag.
+    p.on("attribute", (a) => {
+      if (a.name !== "for") this.reject("invalid_property", `unexpected attribute "${a.name}"`);
+      if (a.value.length > MAX_FOR_LENGTH) {
+        this.reject("invalid_property", `the "for" attribute is longer than ${MAX_FOR_LENGTH} characters`);
+      }
+    });
     p.on("opentag", (tag) => this.openTag(tag));
     p.on("closetag", (tag) => this.closeTag(tag));
     p.on("text", (t) => this.onText(t));

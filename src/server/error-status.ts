@@ -67,12 +67,10 @@ export function sendError(
     res.destroy();
     return;
   }
-  sendJson(
-    res,
-    status,
-    body,
-    status === 416 && details.offset !== undefined ? { "Content-Range": `bytes */${details.offset}` } : {},
-  );
+  const headers: Record<string, string> = {};
+  if (status === 416 && details.offset !== undefined) headers["Content-Range"] = `bytes */${details.offset}`;
+  if (status === 503) headers["Retry-After"] = "1";
+  sendJson(res, status, body, headers);
 }
 
 /** The same JSON error, for a socket whose HTTP parser gave up (no ServerResponse). */
