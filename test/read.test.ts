@@ -150,17 +150,17 @@ describe("GET /read-item-stream", () => {
   it("readers that disconnect free what they held", async () => {
     const item = fresh();
     await post(w(item), "");
-    const before = s.engine.stats();
+    const before = await s.engine.stats();
     const readers = Array.from({ length: 50 }, () => liveRead(r(item)));
     const waiting = Array.from({ length: 50 }, (_, i) => liveRead(r(`${item}-later${i}`)));
     await Promise.all(readers.map((x) => x.status));
     await new Promise((res) => setTimeout(res, 50));
-    expect(s.engine.stats().readers).toBeGreaterThanOrEqual(before.readers + 50);
+    expect((await s.engine.stats()).readers).toBeGreaterThanOrEqual(before.readers + 50);
     for (const x of [...readers, ...waiting]) x.close();
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && s.engine.stats().feeds > before.feeds)
+    while (Date.now() < deadline && (await s.engine.stats()).feeds > before.feeds)
       await new Promise((res) => setTimeout(res, 20));
-    expect(s.engine.stats()).toEqual(before);
+    expect(await s.engine.stats()).toEqual(before);
   });
 
   it("a reader that never reads holds back no other reader", async () => {

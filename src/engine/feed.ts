@@ -45,6 +45,12 @@ export class Feed implements ReaderSource {
     const now = this.state();
     if (now.kind === "open" || now.kind === "sealed") return Promise.resolve(now);
     if (now.kind === "gone") return Promise.reject(notFound());
+    if (signal?.aborted) {
+      // The reader left while its open was in flight: an abort listener added now would
+      // never fire, and the feed would wait for it forever.
+      this.closeIfIdle();
+      return Promise.reject(new EngineError("internal_error", "the reader went away"));
+    }
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject };
       this.existWaiters.add(waiter);
@@ -63,8 +69,15 @@ export class Feed implements ReaderSource {
   async ensureFile(): Promise<FileHandle> {
     if (this.fd) return this.fd;
     this.opening ??= open(this.path, "r");
-    this.fd = await this.opening;
-    return this.fd;
+    const fd = await this.opening;
+    if (this.closed) {
+      // The last reader left while the file was opening: nobody will close it later.
+      this.opening = null;
+      await fd.close().catch(() => undefined);
+      throw new EngineError("internal_error", "the reader went away");
+    }
+    this.fd = fd;
+    return fd;
   }
 
   attach(reader: ReaderStream): void {

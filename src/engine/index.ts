@@ -44,6 +44,15 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+export interface EngineStats {
+  feeds: number;
+  readers: number;
+  writers: number;
+  slots: number;
+  versions: number;
+  writeHandles: number;
+}
+
 export interface ReadSession {
   /** First byte the stream sends. */
   start: number;
@@ -70,6 +79,7 @@ export class Engine {
   ) {}
 
   private restarts = 0;
+  private writers = 0;
   private restarting: Promise<void> | null = null;
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -137,7 +147,8 @@ export class Engine {
       create: true,
       expectedOffset: opts.expectedOffset,
     });
-    return new Writer(
+    this.writers++;
+    const writer = new Writer(
       {
         pool: this.pool,
         storage,
@@ -145,6 +156,11 @@ export class Engine {
       },
       reply.slot,
     );
+    writer.result.then(
+      () => this.writers--,
+      () => this.writers--,
+    );
+    return writer;
   }
 
   /** Opens a reader; waits for the version to exist unless `wait` is false. */
@@ -248,11 +264,23 @@ export class Engine {
     return feed;
   }
 
-  /** Counters for tests and operators. */
-  stats(): { feeds: number; readers: number; parserThreads: number } {
+  /**
+   * Counters for tests and operators: feeds (one Atomics.waitAsync each), live readers,
+   * write requests in flight, and from the storage worker the slots, loaded versions and
+   * write handles it holds.
+   */
+  async stats(): Promise<EngineStats> {
     let readers = 0;
     for (const f of this.feeds.values()) readers += f.readerCount;
-    return { feeds: this.feeds.size, readers, parserThreads: this.pool.threads };
+    const storage = await this.storage.stats();
+    return {
+      feeds: this.feeds.size,
+      readers,
+      writers: this.writers,
+      slots: storage.slots,
+      versions: storage.versions,
+      writeHandles: storage.fds,
+    };
   }
 
   /** Ends live readers at a property boundary, then stops the pool and the storage worker. */

@@ -64,7 +64,20 @@ export interface CloseRequest {
   id: number;
 }
 
-export type ToStorage = OpenRequest | AppendRequest | SealRequest | TouchRequest | ReleaseRequest | CloseRequest;
+/** Counters for tests and operators. */
+export interface StatsRequest {
+  type: "stats";
+  id: number;
+}
+
+export type ToStorage =
+  | OpenRequest
+  | AppendRequest
+  | SealRequest
+  | TouchRequest
+  | ReleaseRequest
+  | CloseRequest
+  | StatsRequest;
 
 export interface OpenReply {
   id: number;
@@ -91,7 +104,16 @@ export interface FailedReply {
   error: WireError;
 }
 
-export type Reply = OpenReply | DoneReply | FailedReply;
+export interface StatsReply {
+  id: number;
+  ok: true;
+  /** Slots of the shared table lent out, versions held in memory, write handles open. */
+  slots: number;
+  versions: number;
+  fds: number;
+}
+
+export type Reply = OpenReply | DoneReply | FailedReply | StatsReply;
 
 /** Sent once, after start-up repair: the server may listen. */
 export interface ReadyMessage {

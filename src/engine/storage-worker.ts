@@ -201,6 +201,13 @@ class Storage {
       case "close":
         group.closeId = msg.id;
         return;
+      case "stats": {
+        let fds = 0;
+        for (const v of this.versions.values()) if (v.fd >= 0) fds++;
+        const reply = { id: msg.id, ok: true as const, slots: this.slots.inUse, versions: this.versions.size, fds };
+        group.answers.push(() => reply);
+        return;
+      }
       default: {
         const never: never = msg;
         throw new Error(`unknown message ${JSON.stringify(never)}`);

@@ -6,6 +6,7 @@ import type {
   OpenReply,
   ReadyMessage,
   Reply,
+  StatsReply,
   StorageWorkerData,
   ToStorage,
 } from "./protocol.js";
@@ -53,6 +54,10 @@ export class StorageClient {
 
   seal(slot: number): Promise<DoneReply> {
     return this.request({ type: "seal", slot }) as Promise<DoneReply>;
+  }
+
+  stats(): Promise<StatsReply> {
+    return this.request({ type: "stats" }) as Promise<StatsReply>;
   }
 
   touch(slot: number): Promise<DoneReply> {

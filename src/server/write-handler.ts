@@ -45,6 +45,8 @@ export async function handleWrite(
   req.on("close", () => {
     if (!req.complete) writer.abort();
   });
+  // The client may have gone while the version was being opened; 'close' has fired then.
+  if (req.destroyed && !req.complete) writer.abort();
 
   let outcome: WriteResult | WriteFailure;
   try {
