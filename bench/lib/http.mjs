@@ -10,12 +10,22 @@ export async function call(url, { method = "GET", headers, body } = {}) {
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
 }
 
+/** Thrown when a server stops taking a request body (or answering) for `stallMs`. */
+export class StallError extends Error {
+  constructor(bytes, stallMs) {
+    super(`no progress for ${stallMs} ms after sending ${bytes} bytes of the body`);
+    this.bytes = bytes;
+    this.stallMs = stallMs;
+  }
+}
+
 /**
  * POST with chunked transfer encoding, writing each Buffer of `chunks` (any iterable) as it
  * is produced and waiting for 'drain' when the socket is full. Nothing is held beyond one chunk.
- * Resolves { status, body, bytes, ms } once the answer is complete.
+ * Resolves { status, body, bytes, ms } once the answer is complete; rejects with StallError
+ * (and destroys the request) if nothing moves for `stallMs`.
  */
-export function postStream(url, chunks, headers = {}) {
+export function postStream(url, chunks, headers = {}, { stallMs = 15_000 } = {}) {
   const t0 = performance.now();
   const u = new URL(url);
   const req = http.request({
@@ -27,11 +37,27 @@ export function postStream(url, chunks, headers = {}) {
     headers: { ...headers, "transfer-encoding": "chunked" },
   });
   let answered = false;
+  let bytes = 0;
+  let progressAt = performance.now();
   const answer = new Promise((resolve, reject) => {
+    const watchdog = setInterval(() => {
+      if (performance.now() - progressAt < stallMs) return;
+      clearInterval(watchdog);
+      const err = new StallError(bytes, stallMs);
+      req.destroy(err);
+      reject(err);
+    }, 250);
+    req.once("close", () => clearInterval(watchdog));
     req.once("error", reject);
+    req.on("drain", () => {
+      progressAt = performance.now();
+    });
     req.once("response", (res) => {
       const parts = [];
-      res.on("data", (c) => parts.push(c));
+      res.on("data", (c) => {
+        progressAt = performance.now();
+        parts.push(c);
+      });
       res.once("end", () => {
         answered = true;
         resolve({ status: res.statusCode, body: Buffer.concat(parts).toString() });
@@ -40,11 +66,11 @@ export function postStream(url, chunks, headers = {}) {
     });
   });
   const send = (async () => {
-    let bytes = 0;
     for (const chunk of chunks) {
       if (answered || req.destroyed || req.writableEnded) break;
       bytes += chunk.length;
-      if (!req.write(chunk)) await Promise.race([once(req, "drain"), answer]);
+      if (req.write(chunk)) progressAt = performance.now();
+      else await Promise.race([once(req, "drain"), answer]);
     }
     req.end();
     return bytes;

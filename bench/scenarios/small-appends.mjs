@@ -1,0 +1,58 @@
+// small-appends: autocannon, 50 connections, 10 s, one ~60-byte property per POST, spread
+// over 100 versions (items bench-0..bench-99, version 1), stream-db with --fsync batch,
+// against the node:http POST reference (reads the body, answers 200) with the same load.
+// Success: stream-db req/s >= 50% of the POST reference's req/s. Also reported: p50/p99
+// latency, server CPU ms per 1,000 requests, peak RSS.
+// Knobs: BENCH_DURATION (s, 10), BENCH_CONNECTIONS (50), BENCH_VERSIONS (100), BENCH_WARMUP (s, 1).
+import { knob } from "../lib/env.mjs";
+import { measureAppends, streamDbPaths } from "../lib/appends.mjs";
+import { Report } from "../lib/report.mjs";
+import { withServer } from "../lib/scenario.mjs";
+import { startReference, startStreamDb } from "../lib/servers.mjs";
+import { fmt, fmtRatio, mib } from "../lib/stats.mjs";
+
+export const name = "small-appends";
+
+export const APPEND_COLUMNS = [
+  "req/s vs ref",
+  "server",
+  "req/s",
+  "p50 ms",
+  "p99 ms",
+  "non-2xx+errors",
+  "CPU ms/1k req",
+  "peak RSS MiB",
+];
+
+export function appendRow(label, m, ref) {
+  return [
+    ref ? fmtRatio(m.rps / ref.rps) : "1.00x (ref)",
+    label,
+    fmt(m.rps, 0),
+    fmt(m.p50, 1),
+    fmt(m.p99, 1),
+    m.non2xx + m.errors,
+    fmt(m.cpuPerKReq, 0),
+    mib(m.peakRss),
+  ];
+}
+
+export async function run() {
+  const durationS = knob("BENCH_DURATION", 10);
+  const connections = knob("BENCH_CONNECTIONS", 50);
+  const versions = knob("BENCH_VERSIONS", 100);
+  const warmupS = knob("BENCH_WARMUP", 1);
+  const report = new Report(name, "stream-db --fsync batch req/s >= 50% of node:http POST reference");
+  const paths = streamDbPaths(versions);
+  const load = { connections, durationS, warmupS, paths };
+  const ours = await withServer(report, startStreamDb({ fsync: "batch" }), (s) => measureAppends(s, load));
+  const ref = await withServer(report, startReference("post"), (s) => measureAppends(s, load));
+  report.table(APPEND_COLUMNS);
+  report.row(appendRow("stream-db --fsync batch", ours, ref));
+  report.row(appendRow("node:http POST reference", ref));
+  const r = ours.rps / ref.rps;
+  report.target("req/s >= 0.50x POST reference", fmtRatio(r), r >= 0.5);
+  report.note(`${connections} connections, ${durationS} s, ${versions} versions, ~60-byte property per POST`);
+  report.raw = { settings: { connections, durationS, versions }, ours, ref };
+  return report;
+}
