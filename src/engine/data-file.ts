@@ -1,6 +1,7 @@
 import { readSync } from "node:fs";
 import { PROPERTY_TYPES } from "./canonical.js";
-import { ITEM_CLOSE, type PropertyIndex } from "./version.js";
+import type { PropertyIndex } from "./property-index.js";
+import { ITEM_CLOSE } from "./version.js";
 
 /**
  * Reading a data file back: used to rebuild the index past the .meta file's `size` and to

@@ -1,11 +1,10 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MetaFile } from "./version.js";
 
 /**
  * The .meta file is a cache of facts the data file already holds, so a missing or
- * unreadable one is not an error: the caller rebuilds it. It is replaced atomically
- * (write temp, fsync, rename, fsync dir) so a crash leaves the old or the new, never half.
+ * unreadable one is not an error: the caller rebuilds it. meta-writer.ts writes it.
  */
 
 export function metaPath(dataDir: string, key: string): string {
@@ -34,20 +33,6 @@ export function readMeta(dataDir: string, key: string): MetaFile | null {
     typeof m.properties === "object" &&
     m.properties !== null;
   return ok ? m : null;
-}
-
-export function writeMetaAtomic(dataDir: string, key: string, meta: MetaFile, durable: boolean): void {
-  const final = metaPath(dataDir, key);
-  const tmp = `${final}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, JSON.stringify(meta));
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, final);
-  if (durable) syncDir(dataDir);
 }
 
 export function syncDir(dir: string): void {

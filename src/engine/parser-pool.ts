@@ -10,6 +10,7 @@ export class ParserPool {
       filename: new URL("./parse-task.js", import.meta.url).href,
       ...(threads === undefined ? {} : { minThreads: threads, maxThreads: threads }),
       idleTimeout: 60_000,
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
   }
 

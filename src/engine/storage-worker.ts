@@ -11,13 +11,15 @@ import {
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { EngineError, toWire } from "./errors.js";
-import { dataPath, syncDir, writeMetaAtomic } from "./meta-file.js";
+import { dataPath, syncDir } from "./meta-file.js";
+import { MetaWriter } from "./meta-writer.js";
 import { parseVersionKey, versionKey } from "./names.js";
+import { PropertyIndex } from "./property-index.js";
 import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
 import { cutTornTail, isConsistent, quickState } from "./startup-check.js";
-import { ITEM_CLOSE, ITEM_OPEN, PropertyIndex, Version } from "./version.js";
+import { ITEM_CLOSE, ITEM_OPEN, Version } from "./version.js";
 import { loadVersion } from "./version-loader.js";
 
 /**
@@ -73,6 +75,9 @@ class Storage {
   private readonly waiting = new Map<string, Map<string, number>>();
   /** Versions whose data file could not be repaired, with the reason. */
   private readonly damaged = new Map<string, string>();
+  /** The .meta being written in slices, if any, and whether a round is under way. */
+  private metaJob: { version: Version; writer: MetaWriter; started: number } | null = null;
+  private metaRound = false;
   private queue: ToStorage[] = [];
   private running = false;
   private closed = false;
@@ -90,7 +95,7 @@ class Storage {
       this.existing.add(key);
       if ((this.latest.get(parsed.itemId) ?? 0) < parsed.version) this.latest.set(parsed.itemId, parsed.version);
     }
-    setInterval(() => this.flushMetas(false), metaIntervalMs).unref();
+    setInterval(() => this.flushMetas(), metaIntervalMs).unref();
     this.found = found;
   }
 
@@ -522,44 +527,71 @@ class Storage {
 
   // --- metadata and shutdown ------------------------------------------------------
 
-  /** Replaces the version's .meta; the caller syncs the directory (once per round). */
+  /** Replaces the version's .meta now, whole (seal, eviction, repair, shutdown). */
   private writeMeta(v: Version, durable: boolean): void {
-    const started = performance.now();
+    if (this.metaJob?.version === v) {
+      this.metaJob.writer.abort();
+      this.metaJob = null;
+    }
+    v.metaDirty = false;
     try {
-      writeMetaAtomic(dataDir, v.key, v.toMeta(), durable);
-      v.metaDirty = false;
+      new MetaWriter(dataDir, v, durable).finish();
       if (durable) syncDir(dataDir);
     } catch (err) {
+      v.metaDirty = true;
       console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
     }
-    // A big index costs real time to serialise: write it at most ~10% of the time.
-    const took = performance.now() - started;
-    v.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
   }
 
-  /** The bounded-lag writer: every dirty .meta at most every metaIntervalMs (or slower). */
-  private flushMetas(force: boolean): void {
+  /**
+   * The bounded-lag writer, run by a timer: every dirty .meta at most every
+   * metaIntervalMs. Each is written in slices between which the worker goes back to its
+   * messages, and a version whose index takes long to write waits ten times as long
+   * before its next rewrite, so .meta upkeep stays near a tenth of the worker's time.
+   */
+  private flushMetas(): void {
+    if (this.metaRound || this.closed) return;
     const now = performance.now();
+    const due = [...this.versions.values()].filter((v) => v.metaDirty && v.committed > 0 && now >= v.metaDueAt);
+    if (due.length === 0) return;
+    this.metaRound = true;
     const durable = fsync !== "never";
-    let wrote = false;
-    for (const v of this.versions.values()) {
-      if (!v.metaDirty || v.committed === 0 || (!force && now < v.metaDueAt)) continue;
-      try {
-        writeMetaAtomic(dataDir, v.key, v.toMeta(), durable);
+    const next = (): void => {
+      if (this.closed) return;
+      if (!this.metaJob) {
+        const v = due.shift();
+        if (!v) {
+          if (durable) syncDir(dataDir);
+          this.metaRound = false;
+          return;
+        }
+        if (!this.versions.has(v.key) || !v.metaDirty) return next();
         v.metaDirty = false;
-        wrote = true;
-      } catch (err) {
-        console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+        this.metaJob = { version: v, writer: new MetaWriter(dataDir, v, durable), started: performance.now() };
       }
-      const took = performance.now() - now;
-      v.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
-    }
-    if (wrote && durable) syncDir(dataDir);
+      const job = this.metaJob;
+      try {
+        if (!job.writer.step()) {
+          setImmediate(next);
+          return;
+        }
+      } catch (err) {
+        job.version.metaDirty = true;
+        console.error(`stream-db: could not write ${job.version.key}.meta: ${(err as Error).message}`);
+      }
+      this.metaJob = null;
+      const took = performance.now() - job.started;
+      job.version.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
+      setImmediate(next);
+    };
+    next();
   }
 
   private close(id: number): void {
     this.closed = true;
-    this.flushMetas(true);
+    this.metaJob?.writer.abort();
+    this.metaJob = null;
+    for (const v of this.versions.values()) if (v.metaDirty && v.committed > 0) this.writeMeta(v, fsync !== "never");
     for (const v of this.versions.values()) {
       if (v.fd >= 0) closeSync(v.fd);
       v.fd = -1;

@@ -40,7 +40,10 @@ export class StorageClient {
   }
 
   static start(data: StorageWorkerData): StorageClient {
-    const worker = new Worker(new URL("./storage-worker.js", import.meta.url), { workerData: data });
+    const worker = new Worker(new URL("./storage-worker.js", import.meta.url), {
+      workerData: data,
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
     return new StorageClient(worker);
   }
 

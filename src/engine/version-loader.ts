@@ -2,7 +2,8 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } fr
 import { scanDataFile } from "./data-file.js";
 import { EngineError } from "./errors.js";
 import { dataPath, readMeta } from "./meta-file.js";
-import { ITEM_OPEN, PropertyIndex, Version } from "./version.js";
+import { PropertyIndex } from "./property-index.js";
+import { ITEM_OPEN, Version } from "./version.js";
 
 /**
  * Opens an existing version and brings it to a consistent state: the index is trusted up

@@ -93,7 +93,10 @@ export class Writer extends EventEmitter {
     this.pendingHasGt ||= chunk.includes(0x3e);
     this.pendingEndsWithTag = endsWithTagClose(chunk);
     this.kick();
-    return !this.overloaded();
+    if (!this.overloaded()) return true;
+    // The caller pauses now; it must hear 'drain' as soon as there is room again.
+    this.wantsDrain = true;
+    return false;
   }
 
   /**

@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import { connect, type Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { get, liveRead, post } from "./helpers/http.js";
+import { spawnServer, tempDir } from "./helpers/server.js";
+
+/**
+ * Bounded memory under a big upload, a reader that never reads, and many idle readers,
+ * measured as the server process's peak RSS (VmHWM). `UPLOAD_MB=2048 npm test -- memory`
+ * runs the issue's full 2 GiB upload.
+ */
+
+const UPLOAD_MB = Number(process.env.UPLOAD_MB ?? 48);
+const mib = (pid: number, field: "VmHWM" | "VmRSS") =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+
+function upload(url: string, bytes: number): Promise<{ status: number; body: string }> {
+  const line = (i: number) =>
+    `<property for="p${i % 16}"><string>${"x".repeat(50)}${String(i).padStart(10, "0")}</string></property>`;
+  const chunk = Buffer.from(Array.from({ length: 1000 }, (_, i) => line(i)).join(""));
+  let sent = 0;
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: "POST",
+      headers: { "content-type": "application/xml", "transfer-encoding": "chunked" },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) {
+          req.once("drain", pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe("bounded memory", () => {
+  it(`a ${UPLOAD_MB} MiB upload with a reader that never reads stays well under 256 MiB`, async () => {
+    const s = await spawnServer([], tempDir());
+    try {
+      await post(`${s.url}/write-item-stream/big/1`, "");
+      // A reader that sends its request and then never reads a byte.
+      const { port } = new URL(s.url);
+      const stuck: Socket = connect(Number(port), "127.0.0.1");
+      stuck.on("error", () => undefined);
+      stuck.write("GET /read-item-stream/big/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+      stuck.pause();
+      // And one that reads, to see the data really flows to readers meanwhile.
+      const reader = liveRead(`${s.url}/read-item-stream/big/1`);
+      const a = await upload(`${s.url}/write-item-stream/big/1`, UPLOAD_MB << 20);
+      expect(a.status, a.body).toBe(200);
+      const { committed, offset } = JSON.parse(a.body);
+      expect(committed).toBeGreaterThan(UPLOAD_MB * 9000);
+      await reader.until((t) => t.length >= offset, 60_000);
+      const peak = mib(s.child.pid!, "VmHWM");
+      expect(peak).toBeLessThan(256);
+      stuck.destroy();
+      reader.close();
+    } finally {
+      s.child.kill("SIGKILL");
+    }
+  });
+
+  it("5,000 idle readers cost little memory each", async () => {
+    const s = await spawnServer([], tempDir());
+    try {
+      await post(`${s.url}/write-item-stream/idle/1`, "");
+      const before = mib(s.child.pid!, "VmRSS");
+      const { port } = new URL(s.url);
+      const socks: Socket[] = [];
+      for (let i = 0; i < 5000; i++) {
+        const sock = connect(Number(port), "127.0.0.1");
+        sock.on("error", () => undefined);
+        sock.write(`GET /read-item-stream/idle/1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+        sock.resume();
+        socks.push(sock);
+        if (i % 500 === 499) await new Promise((r) => setTimeout(r, 20));
+      }
+      let rss = 0;
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const head = await get(`${s.url}/read-item-stream/idle/1`, {}, "HEAD");
+        expect(head.status).toBe(200);
+        rss = mib(s.child.pid!, "VmRSS");
+        if (i > 20) break;
+      }
+      const perReaderKiB = ((rss - before) * 1024) / 5000;
+      expect(perReaderKiB).toBeLessThan(32);
+      for (const sock of socks) sock.destroy();
+    } finally {
+      s.child.kill("SIGKILL");
+    }
+  });
+});
