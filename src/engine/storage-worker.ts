@@ -565,7 +565,10 @@ class Storage {
           this.metaRound = false;
           return;
         }
-        if (!this.versions.has(v.key) || !v.metaDirty) return next();
+        if (!this.versions.has(v.key) || !v.metaDirty) {
+          next();
+          return;
+        }
         v.metaDirty = false;
         this.metaJob = { version: v, writer: new MetaWriter(dataDir, v, durable), started: performance.now() };
       }
