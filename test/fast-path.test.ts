@@ -35,15 +35,18 @@ function parseAll(body: Buffer, cuts: number[], slowOnly: boolean) {
 }
 
 const piece = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(
-    '<property for="a"><string>plain text</string></property>',
-    '<property for="n"><number> 42 </number></property>\n',
-    '\n  <property  for="b" ><boolean>true</boolean>\r\n</property>',
-    '<property for="d"><datetime>2024-01-15T10:30:00Z</datetime></property>',
-    '<property for="x&gt;y"><binary>aGVs bG8=</binary></property>',
-    '<property for="q>r"><string>a > b "c" \'d\'\t\n</string></property>',
-    '<property for="u"><string>héllo 😀</string></property>',
-  ) },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      '<property for="a"><string>plain text</string></property>',
+      '<property for="n"><number> 42 </number></property>\n',
+      '\n  <property  for="b" ><boolean>true</boolean>\r\n</property>',
+      '<property for="d"><datetime>2024-01-15T10:30:00Z</datetime></property>',
+      '<property for="x&gt;y"><binary>aGVs bG8=</binary></property>',
+      '<property for="q>r"><string>a > b "c" \'d\'\t\n</string></property>',
+      '<property for="u"><string>héllo 😀</string></property>',
+    ),
+  },
   fc.constantFrom(
     "<!-- note -->",
     '<property for="c"><string><![CDATA[<x>]]></string></property>',

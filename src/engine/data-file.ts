@@ -31,7 +31,14 @@ function unescapeName(s: string): string {
  * Scans whole lines in [from, size) of an open file, adding each property to `index`.
  * A final line without its newline is a torn write and is not counted.
  */
-export function scanDataFile(fd: number, from: number, size: number, index: PropertyIndex): ScanResult {
+export function scanDataFile(
+  fd: number,
+  from: number,
+  size: number,
+  index: PropertyIndex,
+  /** Called with the end of the last whole line when the index holds this many entries. */
+  onFull?: { every: number; flush: (end: number) => void },
+): ScanResult {
   const buf = Buffer.allocUnsafe(CHUNK);
   let pos = from;
   let carry = "";
@@ -57,6 +64,7 @@ export function scanDataFile(fd: number, from: number, size: number, index: Prop
       // latin1 keeps offsets byte-exact; names are decoded as UTF-8 only for the index.
       const name = unescapeName(Buffer.from(m[1], "latin1").toString("utf8"));
       index.add(name, PROPERTY_TYPES.indexOf(m[2] as never), offset, line.length);
+      if (onFull && index.count >= onFull.every) onFull.flush(carryStart + lineStart);
     }
     carryStart += lineStart;
     carry = text.slice(lineStart);

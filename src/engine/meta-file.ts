@@ -1,10 +1,10 @@
-import { closeSync, fsyncSync, openSync, readFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import type { MetaFile } from "./version.js";
 
 /**
  * The .meta file is a cache of facts the data file already holds, so a missing or
- * unreadable one is not an error: the caller rebuilds it. meta-writer.ts writes it.
+ * unreadable one is not an error: the caller rebuilds it. meta-writer.ts writes it, with
+ * its scalar fields first, so their values can be read without the index after them.
  */
 
 export function metaPath(dataDir: string, key: string): string {
@@ -15,24 +15,50 @@ export function dataPath(dataDir: string, key: string): string {
   return join(dataDir, `${key}.data`);
 }
 
-export function readMeta(dataDir: string, key: string): MetaFile | null {
-  let parsed: unknown;
+/** The scalar fields of a .meta file: everything but `properties`. */
+export interface MetaHead {
+  item_id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  size: number;
+  sealed: boolean;
+  property_count: number;
+}
+
+const HEAD_BYTES = 4096;
+export const PROPERTIES_KEY = ',"properties":{';
+
+/** Reads the scalar fields from the start of the file; null if missing or malformed. */
+export function readMetaHead(dataDir: string, key: string): MetaHead | null {
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(metaPath(dataDir, key), "utf8"));
+    const fd = openSync(metaPath(dataDir, key), "r");
+    try {
+      const buf = Buffer.alloc(HEAD_BYTES);
+      text = buf.toString("utf8", 0, readSync(fd, buf, 0, HEAD_BYTES, 0));
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return null;
   }
-  const m = parsed as MetaFile;
+  const cut = text.indexOf(PROPERTIES_KEY);
+  if (cut < 0) return null;
+  let head: MetaHead;
+  try {
+    head = JSON.parse(`${text.slice(0, cut)}}`);
+  } catch {
+    return null;
+  }
   const ok =
-    typeof m === "object" &&
-    m !== null &&
-    Number.isSafeInteger(m.size) &&
-    m.size >= 0 &&
-    typeof m.sealed === "boolean" &&
-    typeof m.created_at === "string" &&
-    typeof m.properties === "object" &&
-    m.properties !== null;
-  return ok ? m : null;
+    Number.isSafeInteger(head.size) &&
+    head.size >= 0 &&
+    Number.isSafeInteger(head.property_count) &&
+    head.property_count >= 0 &&
+    typeof head.sealed === "boolean" &&
+    typeof head.created_at === "string";
+  return ok ? head : null;
 }
 
 export function syncDir(dir: string): void {

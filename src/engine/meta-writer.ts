@@ -1,27 +1,34 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { PROPERTY_TYPES } from "./canonical.js";
-import { metaPath } from "./meta-file.js";
+import { metaPath, PROPERTIES_KEY } from "./meta-file.js";
 import type { Column } from "./property-index.js";
 import type { Version } from "./version.js";
 
 /**
- * Writes one version's .meta file from a snapshot taken when it starts, as JSON streamed
- * in slices of about 64 KiB: a million-property index never becomes one giant string or
- * object graph, and the storage worker can go on committing between slices. Scalars come
- * first (start-up reads only the first KiB). Replaced atomically: temp file, fsync, rename;
- * the caller fsyncs the directory.
+ * Writes a version's .meta file by merging the file already on disk (which holds the
+ * first `v.metaCount` properties) with the entries in memory, as a stream of slices of
+ * about 64 KiB. Nothing proportional to the version's size is ever held: old entries are
+ * copied through as bytes, name by name, and the new ones of the same name appended.
+ * The storage worker can commit between slices. On success the entries written are
+ * dropped from memory.
+ *
+ * The snapshot is taken at construction: the committed size and, per name, how many
+ * entries there are now; columns may grow meanwhile and the rest waits for the next write.
+ * Replaced atomically: temp file, fsync, rename (the caller fsyncs the directory).
  */
 
 const SLICE = 64 << 10;
+const BATCH = 2048;
+
+export class MetaCorrupt extends Error {}
 
 export class MetaWriter {
   private readonly fd: number;
   private readonly tmp: string;
-  private readonly names: [string, Column, number][];
-  private nameAt = 0;
-  private entryAt = 0;
-  private buf = "";
-  private started = false;
+  private readonly taken = new Map<string, number>();
+  private readonly total: number;
+  private readonly old: OldMeta | null;
+  private readonly parts: Generator<string | Buffer>;
   private finished = false;
 
   constructor(
@@ -29,34 +36,35 @@ export class MetaWriter {
     private readonly v: Version,
     private readonly durable: boolean,
   ) {
+    for (const [name, col] of v.index.byName) this.taken.set(name, col.n);
+    this.total = v.metaCount + v.index.count;
+    this.old = v.metaCount > 0 ? new OldMeta(metaPath(dataDir, v.key)) : null;
     this.tmp = `${metaPath(dataDir, v.key)}.tmp`;
-    // The snapshot: committed state now; columns may grow, we stop at today's lengths.
-    this.names = [...v.index.byName].map(([name, col]) => [name, col, col.n]);
-    const head = {
-      item_id: v.itemId,
-      version: v.version,
-      created_at: v.createdAt,
-      updated_at: v.updatedAt,
-      size: v.committed,
-      sealed: v.sealed && v.committed === v.size,
-      property_count: this.names.reduce((sum, [, , n]) => sum + n, 0),
-    };
-    this.buf = `${JSON.stringify(head).slice(0, -1)},"properties":{`;
     this.fd = openSync(this.tmp, "w");
+    this.parts = this.produce();
   }
 
   /** Writes about one slice; true once the file is complete and in place. */
   step(): boolean {
     if (this.finished) return true;
     try {
-      while (this.buf.length < SLICE && this.nameAt < this.names.length) this.fill();
-      if (this.nameAt >= this.names.length) this.buf += "}}";
-      this.flush();
-      if (this.nameAt < this.names.length) return false;
+      let bytes = 0;
+      let done = false;
+      while (bytes < SLICE) {
+        const next = this.parts.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        const part = next.value;
+        bytes += typeof part === "string" ? writeSync(this.fd, part) : writeSync(this.fd, part);
+      }
+      if (!done) return false;
       if (this.durable) fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.finished = true;
+      this.close();
       renameSync(this.tmp, metaPath(this.dataDir, this.v.key));
+      this.v.index.dropFirst(this.taken);
+      this.v.metaCount = this.total;
       return true;
     } catch (err) {
       this.abort();
@@ -64,41 +72,156 @@ export class MetaWriter {
     }
   }
 
-  /** Runs to the end now (seal, shutdown, eviction). */
+  /** Runs to the end now (seal, shutdown, eviction, repair). */
   finish(): void {
     while (!this.step());
   }
 
   abort(): void {
     if (this.finished) return;
+    this.close();
+    rmSync(this.tmp, { force: true });
+  }
+
+  private close(): void {
     this.finished = true;
+    closeSync(this.fd);
+    this.old?.close();
+  }
+
+  private *produce(): Generator<string | Buffer> {
+    const v = this.v;
+    const head = {
+      item_id: v.itemId,
+      version: v.version,
+      created_at: v.createdAt,
+      updated_at: v.updatedAt,
+      size: v.committed,
+      sealed: v.sealed && v.committed === v.size,
+      property_count: this.total,
+    };
+    yield `${JSON.stringify(head).slice(0, -1)}${PROPERTIES_KEY}`;
+    const fresh = new Map(this.taken);
+    let first = true;
+    if (this.old) {
+      for (let name = this.old.nextName(); name !== null; name = this.old.nextName()) {
+        yield `${first ? "" : ","}${JSON.stringify(name)}:[`;
+        first = false;
+        let any = false;
+        for (const bytes of this.old.entries()) {
+          any ||= bytes.length > 0;
+          yield bytes;
+        }
+        const n = fresh.get(name);
+        if (n !== undefined) {
+          fresh.delete(name);
+          yield* this.entries(name, n, any);
+        }
+        yield "]";
+      }
+    }
+    for (const [name, n] of fresh) {
+      yield `${first ? "" : ","}${JSON.stringify(name)}:[`;
+      first = false;
+      yield* this.entries(name, n, false);
+      yield "]";
+    }
+    yield "}}";
+  }
+
+  private *entries(name: string, n: number, comma: boolean): Generator<string> {
+    const col = this.v.index.byName.get(name) as Column;
+    for (let from = 0; from < n; from += BATCH) {
+      const parts: string[] = [];
+      for (let i = from; i < Math.min(n, from + BATCH); i++) {
+        parts.push(`{"type":"${PROPERTY_TYPES[col.types[i]]}","offset":${col.offsets[i]},"length":${col.lengths[i]}}`);
+      }
+      yield (comma || from > 0 ? "," : "") + parts.join(",");
+    }
+  }
+}
+
+/**
+ * A forward-only reader of a .meta file this module wrote: `"NAME":[entries]` pairs after
+ * the scalars. Entries hold no `]`, and names are JSON strings, so a byte scan suffices.
+ */
+class OldMeta {
+  private readonly fd: number;
+  private buf = Buffer.alloc(0);
+  private at = 0;
+  private filePos = 0;
+  private eof = false;
+
+  constructor(path: string) {
     try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
+      this.fd = openSync(path, "r");
+    } catch (err) {
+      throw new MetaCorrupt(`cannot read ${path}: ${(err as Error).message}`);
+    }
+    this.fill(8192);
+    const start = this.buf.indexOf(PROPERTIES_KEY);
+    if (start < 0) throw new MetaCorrupt(`${path} has no properties`);
+    this.at = start + PROPERTIES_KEY.length;
+  }
+
+  /** The next name, or null after the last one. */
+  nextName(): string | null {
+    this.skip(0x2c); // ","
+    this.fill(16384);
+    if (this.buf[this.at] === 0x7d) return null; // "}"
+    if (this.buf[this.at] !== 0x22) throw new MetaCorrupt("expected a name");
+    let end = this.at + 1;
+    while (end < this.buf.length && this.buf[end] !== 0x22) end += this.buf[end] === 0x5c ? 2 : 1;
+    if (end >= this.buf.length) throw new MetaCorrupt("unterminated name");
+    const name = JSON.parse(this.buf.toString("utf8", this.at, end + 1)) as string;
+    this.at = end + 1;
+    this.expect(0x3a); // ":"
+    this.expect(0x5b); // "["
+    return name;
+  }
+
+  /** The raw bytes of the current name's entries, up to and consuming its "]". */
+  *entries(): Generator<Buffer> {
+    for (;;) {
+      this.fill(1);
+      const close = this.buf.indexOf(0x5d, this.at);
+      if (close >= 0) {
+        const tail = this.buf.subarray(this.at, close);
+        this.at = close + 1;
+        yield tail;
+        return;
+      }
+      if (this.eof) throw new MetaCorrupt("unterminated entries");
+      const chunk = this.buf.subarray(this.at);
+      this.at = this.buf.length;
+      yield Buffer.from(chunk);
     }
   }
 
-  private fill(): void {
-    const [name, col, n] = this.names[this.nameAt];
-    if (this.entryAt === 0) this.buf += `${this.started ? "," : ""}${JSON.stringify(name)}:[`;
-    this.started = true;
-    const stop = Math.min(n, this.entryAt + 2048);
-    const parts: string[] = [];
-    for (let i = this.entryAt; i < stop; i++) {
-      parts.push(`{"type":"${PROPERTY_TYPES[col.types[i]]}","offset":${col.offsets[i]},"length":${col.lengths[i]}}`);
-    }
-    this.buf += (this.entryAt > 0 && parts.length > 0 ? "," : "") + parts.join(",");
-    this.entryAt = stop;
-    if (this.entryAt >= n) {
-      this.buf += "]";
-      this.nameAt++;
-      this.entryAt = 0;
-    }
+  close(): void {
+    closeSync(this.fd);
   }
 
-  private flush(): void {
-    if (this.buf.length > 0) writeSync(this.fd, this.buf);
-    this.buf = "";
+  private skip(byte: number): void {
+    this.fill(1);
+    if (this.buf[this.at] === byte) this.at++;
+  }
+
+  private expect(byte: number): void {
+    this.fill(1);
+    if (this.buf[this.at] !== byte) throw new MetaCorrupt(`expected ${String.fromCharCode(byte)}`);
+    this.at++;
+  }
+
+  /** Makes at least `min` unread bytes available, unless the file ends first. */
+  private fill(min: number): void {
+    while (!this.eof && this.buf.length - this.at < min) {
+      const chunk = Buffer.allocUnsafe(SLICE);
+      const n = readSync(this.fd, chunk, 0, SLICE, this.filePos);
+      if (n === 0) this.eof = true;
+      this.filePos += n;
+      this.buf = Buffer.concat([this.buf.subarray(this.at), chunk.subarray(0, n)]);
+      this.at = 0;
+    }
   }
 }

@@ -1,13 +1,14 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
-import { type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
+import { type ParseInput, type ParseOutput, parseSlice, transferables } from "./property-parser.js";
 
 /** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
 const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
 
 /**
  * The piscina task handler: one call parses one slice of one request body. The canonical
- * bytes go back by transfer, not by copy; `out` is always a fresh ArrayBuffer from
- * TextEncoder, never a slab shared with other buffers, so moving it is safe.
+ * bytes and index arrays go back by transfer, not by copy; each is a fresh ArrayBuffer
+ * (TextEncoder, typed-array `from`), never a slab shared with other buffers, so moving
+ * it is safe.
  */
 export default function parseTask(input: ParseInput) {
   if (
@@ -18,7 +19,7 @@ export default function parseTask(input: ParseInput) {
   }
   const result = parseSlice(input);
   return move({
-    [transferableSymbol]: [result.out.buffer],
+    [transferableSymbol]: [result.out.buffer, ...transferables(result.props)],
     [valueSymbol]: result,
   } as unknown as ArrayBuffer) as unknown as ParseOutput;
 }

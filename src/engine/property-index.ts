@@ -1,17 +1,9 @@
-import { PROPERTY_TYPES } from "./canonical.js";
-
 /**
- * The .meta index in memory: per name, three typed columns (offset, length, type), about
- * 13 bytes a property. Columns only grow, so a reader that remembers their lengths has a
- * consistent snapshot even while appends continue (the meta writer relies on this).
+ * The part of a version's .meta index that is not in its .meta file yet: per name, three
+ * typed columns (offset, length, type), about 13 bytes a property. Columns only grow
+ * until a .meta write has taken them; the writer then drops what it wrote
+ * (dropFirst), so memory follows the .meta lag, not the version's size.
  */
-
-export interface IndexEntry {
-  type: (typeof PROPERTY_TYPES)[number];
-  offset: number;
-  /** Bytes of `<property ...>...</property>`, without the line's newline. */
-  length: number;
-}
 
 export class Column {
   offsets = new Float64Array(4);
@@ -20,21 +12,28 @@ export class Column {
   n = 0;
 
   push(type: number, offset: number, length: number): void {
-    if (this.n === this.offsets.length) this.grow();
+    if (this.n === this.offsets.length) this.resize(this.offsets.length * 2);
     this.offsets[this.n] = offset;
     this.lengths[this.n] = length;
     this.types[this.n] = type;
     this.n++;
   }
 
-  private grow(): void {
-    const cap = this.offsets.length * 2;
+  dropFirst(k: number): void {
+    this.offsets.copyWithin(0, k, this.n);
+    this.lengths.copyWithin(0, k, this.n);
+    this.types.copyWithin(0, k, this.n);
+    this.n -= k;
+    if (this.offsets.length > 64 && this.n < this.offsets.length / 4) this.resize(Math.max(4, this.n * 2));
+  }
+
+  private resize(cap: number): void {
     const offsets = new Float64Array(cap);
-    offsets.set(this.offsets);
+    offsets.set(this.offsets.subarray(0, this.n));
     const lengths = new Uint32Array(cap);
-    lengths.set(this.lengths);
+    lengths.set(this.lengths.subarray(0, this.n));
     const types = new Uint8Array(cap);
-    types.set(this.types);
+    types.set(this.types.subarray(0, this.n));
     this.offsets = offsets;
     this.lengths = lengths;
     this.types = types;
@@ -55,11 +54,19 @@ export class PropertyIndex {
     this.count++;
   }
 
-  static fromJSON(props: Record<string, IndexEntry[]>): PropertyIndex {
-    const index = new PropertyIndex();
-    for (const [name, entries] of Object.entries(props)) {
-      for (const e of entries) index.add(name, PROPERTY_TYPES.indexOf(e.type), e.offset, e.length);
+  /** Forgets the first `n` entries of each name (they are in the .meta file now). */
+  dropFirst(taken: ReadonlyMap<string, number>): void {
+    for (const [name, k] of taken) {
+      const col = this.byName.get(name);
+      if (!col || k === 0) continue;
+      col.dropFirst(k);
+      this.count -= k;
+      if (col.n === 0) this.byName.delete(name);
     }
-    return index;
+  }
+
+  clear(): void {
+    this.byName.clear();
+    this.count = 0;
   }
 }

@@ -52,13 +52,26 @@ export interface ParseInput {
   slowOnly?: boolean;
 }
 
+/**
+ * What the index needs of a slice's properties, as typed arrays that move between threads
+ * without copying: a property costs no object and no string of its own on the way.
+ */
+export interface SliceProps {
+  count: number;
+  /** The distinct names in this slice. */
+  names: string[];
+  /** Per property: its name, as an index into `names`. */
+  nameIds: Uint32Array;
+  /** Per property: its type, as an index into PROPERTY_TYPES. */
+  types: Uint8Array;
+  /** Per property: the byte length of its line, newline included. */
+  lengths: Uint32Array;
+}
+
 export interface ParseOutput {
   /** Canonical lines of the properties completed in this slice, back to back. */
   out: Uint8Array;
-  names: string[];
-  types: number[];
-  /** Byte length of each line in `out`, newline included. */
-  lengths: number[];
+  props: SliceProps;
   consumed: number;
   state: ParseState;
   /** The first invalid construct; the properties above precede it and are valid. */
@@ -101,6 +114,8 @@ export function parseSlice(input: ParseInput): ParseOutput {
 class SliceParser {
   private readonly lines: string[] = [];
   private readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
+  private readonly ids: number[] = [];
   private readonly types: number[] = [];
   private readonly lengths: number[] = [];
   private text = "";
@@ -323,7 +338,13 @@ class SliceParser {
   private emit(line: string, bytes: number, name: string, type: PropertyType): void {
     this.lines.push(line);
     this.lengths.push(bytes);
-    this.names.push(name);
+    let id = this.nameIds.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      this.names.push(name);
+      this.nameIds.set(name, id);
+    }
+    this.ids.push(id);
     this.types.push(typeCode(type));
   }
 
@@ -401,7 +422,6 @@ class SliceParser {
 
   private output(): ParseOutput {
     const out = encoder.encode(this.lines.length === 1 ? this.lines[0] : this.lines.join(""));
-    const lengths = this.lengths;
     const consumed = Buffer.byteLength(this.cut === this.text.length ? this.text : this.text.slice(0, this.cut));
     const { line, column } = advance(this.input.state, this.text, this.cut);
     const state: ParseState = {
@@ -410,7 +430,14 @@ class SliceParser {
       line,
       column,
     };
-    const result: ParseOutput = { out, names: this.names, types: this.types, lengths, consumed, state };
+    const props: SliceProps = {
+      count: this.ids.length,
+      names: this.names,
+      nameIds: Uint32Array.from(this.ids),
+      types: Uint8Array.from(this.types),
+      lengths: Uint32Array.from(this.lengths),
+    };
+    const result: ParseOutput = { out, props, consumed, state };
     if (this.error) result.error = toWire(this.error);
     return result;
   }
@@ -432,4 +459,9 @@ function advance(from: ParseState, text: string, index: number): { line: number;
 /** saxes prefixes messages with "line:column: "; we report those as fields instead. */
 function stripPosition(message: string): string {
   return message.replace(/^(?:[^:]*:)?\d+:\d+: /, "");
+}
+
+/** The buffers of a SliceProps, for a transfer list. */
+export function transferables(p: SliceProps): ArrayBuffer[] {
+  return [p.nameIds.buffer, p.types.buffer, p.lengths.buffer] as ArrayBuffer[];
 }

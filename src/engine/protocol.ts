@@ -1,4 +1,5 @@
 import type { WireError } from "./errors.js";
+import type { SliceProps } from "./property-parser.js";
 
 /**
  * Every message between the main thread and the storage worker. Requests carry an `id`;
@@ -34,9 +35,7 @@ export interface AppendRequest {
   slot: number;
   /** Canonical property lines back to back (transferred, not copied). */
   bytes: Uint8Array;
-  names: string[];
-  types: number[];
-  lengths: number[];
+  props: SliceProps;
 }
 
 export interface SealRequest {

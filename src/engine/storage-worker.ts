@@ -10,9 +10,10 @@ import {
   writeSync,
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { scanDataFile } from "./data-file.js";
 import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
-import { MetaWriter } from "./meta-writer.js";
+import { MetaCorrupt, MetaWriter } from "./meta-writer.js";
 import { parseVersionKey, versionKey } from "./names.js";
 import { PropertyIndex } from "./property-index.js";
 import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
@@ -439,9 +440,10 @@ class Storage {
       const err = group.failed.get(v);
       if (err) return failure(msg.id, err);
       let offset = start;
-      for (let i = 0; i < msg.names.length; i++) {
-        v.index.add(msg.names[i], msg.types[i], offset, msg.lengths[i] - 1);
-        offset += msg.lengths[i];
+      const { names, nameIds, types, lengths: sizes, count } = msg.props;
+      for (let i = 0; i < count; i++) {
+        v.index.add(names[nameIds[i]], types[i], offset, sizes[i] - 1);
+        offset += sizes[i];
       }
       return { id: msg.id, ok: true, end: offset };
     });
@@ -535,11 +537,53 @@ class Storage {
     }
     v.metaDirty = false;
     try {
-      new MetaWriter(dataDir, v, durable).finish();
+      this.runMeta(() => new MetaWriter(dataDir, v, durable).finish(), v);
       if (durable) syncDir(dataDir);
     } catch (err) {
       v.metaDirty = true;
       console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Runs a .meta write; if the file it merges with is unreadable, rebuilds it instead.
+   * Returns true when it had to rebuild (the write itself was abandoned).
+   */
+  private runMeta(write: () => void, v: Version): boolean {
+    try {
+      write();
+      return false;
+    } catch (err) {
+      if (!(err instanceof MetaCorrupt)) throw err;
+      console.error(`stream-db: ${v.key}.meta is unreadable (${err.message}); rebuilding it from the data file`);
+      this.rebuildIndex(v);
+      return true;
+    }
+  }
+
+  /** The index from scratch, from the committed part of the data file, in bounded batches. */
+  private rebuildIndex(v: Version): void {
+    const fd = openSync(dataPath(dataDir, v.key), "r");
+    try {
+      v.index.clear();
+      v.metaCount = 0;
+      const { committed, size } = v;
+      const flush = (end: number) => {
+        v.committed = end;
+        v.size = end;
+        new MetaWriter(dataDir, v, false).finish();
+      };
+      try {
+        scanDataFile(fd, ITEM_OPEN.length, committed, v.index, { every: 500_000, flush });
+        v.committed = committed;
+        v.size = committed;
+        new MetaWriter(dataDir, v, fsync !== "never").finish();
+      } finally {
+        v.committed = committed;
+        v.size = size;
+      }
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -574,7 +618,7 @@ class Storage {
       }
       const job = this.metaJob;
       try {
-        if (!job.writer.step()) {
+        if (!this.stepMeta(job)) {
           setImmediate(next);
           return;
         }
@@ -588,6 +632,14 @@ class Storage {
       setImmediate(next);
     };
     next();
+  }
+
+  private stepMeta(job: { version: Version; writer: MetaWriter }): boolean {
+    let done = false;
+    const rebuilt = this.runMeta(() => {
+      done = job.writer.step();
+    }, job.version);
+    return done || rebuilt;
   }
 
   private close(id: number): void {

@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { EngineError, fromWire } from "./errors.js";
+import { transferables } from "./property-parser.js";
 import type {
   DoneReply,
   FromStorage,
@@ -52,7 +53,8 @@ export class StorageClient {
   }
 
   append(req: Omit<Extract<ToStorage, { type: "append" }>, "id" | "type">): Promise<DoneReply> {
-    return this.request({ type: "append", ...req }, [req.bytes.buffer as ArrayBuffer]) as Promise<DoneReply>;
+    const transfer = [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)];
+    return this.request({ type: "append", ...req }, transfer) as Promise<DoneReply>;
   }
 
   seal(slot: number): Promise<DoneReply> {

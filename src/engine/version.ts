@@ -1,24 +1,13 @@
-import type { IndexEntry, PropertyIndex } from "./property-index.js";
+import type { PropertyIndex } from "./property-index.js";
 
 /**
  * The storage worker's in-memory view of one version. `size` runs ahead of `committed`
  * between a write and the sync that covers it; readers and the .meta file only ever see
- * `committed`.
+ * `committed`. `index` holds only what the .meta file does not have yet.
  */
 
 export const ITEM_OPEN = "<item>\n";
 export const ITEM_CLOSE = "</item>\n";
-
-export interface MetaFile {
-  item_id: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-  size: number;
-  sealed: boolean;
-  property_count: number;
-  properties: Record<string, IndexEntry[]>;
-}
 
 export class Version {
   /** Write handle; -1 once sealed and closed. */
@@ -34,6 +23,11 @@ export class Version {
   metaDirty = false;
   /** performance.now() before which the lag writer leaves this .meta alone. */
   metaDueAt = 0;
+  /**
+   * How many properties the .meta file on disk indexes (0: none usable); `index` holds
+   * the ones after them.
+   */
+  metaCount = 0;
   updatedAt: string;
 
   constructor(

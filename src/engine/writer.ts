@@ -176,7 +176,7 @@ export class Writer extends EventEmitter {
   }
 
   private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
-    if (out.names.length > 0 && !this.error) this.appendSlice(out);
+    if (out.props.count > 0 && !this.error) this.appendSlice(out);
     this.state = out.state;
     this.remainder = bytes.subarray(out.consumed);
     if (out.error) {
@@ -198,10 +198,10 @@ export class Writer extends EventEmitter {
     this.appendsInFlight++;
     this.appendBytesInFlight += size;
     this.deps.storage
-      .append({ slot: this.slot, bytes: out.out, names: out.names, types: out.types, lengths: out.lengths })
+      .append({ slot: this.slot, bytes: out.out, props: out.props })
       .then(
         (reply) => {
-          this.committed += out.names.length;
+          this.committed += out.props.count;
           this.lastEnd = reply.end;
         },
         (err: EngineError) => this.fail(err),
