@@ -38,6 +38,16 @@ const { dataDir, fsync, lengths, metaIntervalMs } = workerData as StorageWorkerD
 const port = parentPort;
 if (!port) throw new Error("storage-worker must run as a worker thread");
 
+/**
+ * Index entries waiting for the next .meta write are memory; past this many (or a quarter
+ * of what the file already holds, so that rewriting a huge file stays O(n log n) in all),
+ * the write is due now whatever the lag rule says.
+ */
+const PENDING_ENTRIES = 1_000_000;
+function pendingTooLarge(v: Version): boolean {
+  return v.index.count > Math.max(PENDING_ENTRIES, v.metaCount / 4);
+}
+
 /** Test hook (README, "Fault injection"): an append to this item kills the thread. */
 const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
 
@@ -596,7 +606,9 @@ class Storage {
   private flushMetas(): void {
     if (this.metaRound || this.closed) return;
     const now = performance.now();
-    const due = [...this.versions.values()].filter((v) => v.metaDirty && v.committed > 0 && now >= v.metaDueAt);
+    const due = [...this.versions.values()].filter(
+      (v) => v.metaDirty && v.committed > 0 && (now >= v.metaDueAt || pendingTooLarge(v)),
+    );
     if (due.length === 0) return;
     this.metaRound = true;
     const durable = fsync !== "never";

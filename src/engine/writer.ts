@@ -15,7 +15,7 @@ import type { StorageClient } from "./storage.js";
  */
 
 /** Above this many unparsed bytes, or bytes waiting to commit, the caller should pause. */
-const HIGH_WATER = 1 << 20;
+const HIGH_WATER = 256 << 10;
 const APPEND_HIGH_WATER = 8 << 20;
 /** A slice that ended mid-property is parsed again only once this much more arrived... */
 const SMALL_REMAINDER = 64 << 10;
