@@ -5,21 +5,27 @@ import { type ParseInput, type ParseOutput, parseSlice, transferables } from "./
 const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
 
 /**
- * The piscina task handler: one call parses one slice of one request body. The canonical
+ * The piscina task handler: one call parses a batch of slices, each of one request body. The canonical
  * bytes and index arrays go back by transfer, not by copy; each is a fresh ArrayBuffer
  * (TextEncoder, typed-array `from`), never a slab shared with other buffers, so moving
  * it is safe.
  */
-export default function parseTask(input: ParseInput) {
-  if (
-    crashMarker &&
-    Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length).includes(crashMarker)
-  ) {
-    process.exit(70); // in a worker thread this ends the thread, as a crash would
+export default function parseTask(inputs: ParseInput[]) {
+  const results: ParseOutput[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const input of inputs) {
+    if (
+      crashMarker &&
+      Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length).includes(crashMarker)
+    ) {
+      process.exit(70); // in a worker thread this ends the thread, as a crash would
+    }
+    const result = parseSlice(input);
+    results.push(result);
+    transfer.push(result.out.buffer as ArrayBuffer, ...transferables(result.props));
   }
-  const result = parseSlice(input);
   return move({
-    [transferableSymbol]: [result.out.buffer, ...transferables(result.props)],
-    [valueSymbol]: result,
-  } as unknown as ArrayBuffer) as unknown as ParseOutput;
+    [transferableSymbol]: transfer,
+    [valueSymbol]: results,
+  } as unknown as ArrayBuffer) as unknown as ParseOutput[];
 }

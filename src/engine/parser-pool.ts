@@ -1,21 +1,42 @@
 import { Piscina } from "piscina";
 import type { ParseInput, ParseOutput } from "./property-parser.js";
 
-/** The piscina pool that runs parse-task.ts; one task parses one slice of one body. */
+/**
+ * The piscina pool that runs parse-task.ts. Slices are batched: at most one task per
+ * thread is in flight, and every slice that arrives meanwhile, from any request, rides
+ * in the next task, so a burst of small requests pays one thread hop per batch rather
+ * than per request. An idle pool sends a slice on its own at once.
+ */
+
+/** A batch closes at this many body bytes, so one huge slice does not hold up others long. */
+const BATCH_BYTES = 1 << 20;
+
+interface Queued {
+  input: ParseInput;
+  resolve: (out: ParseOutput) => void;
+  reject: (err: Error) => void;
+}
+
 export class ParserPool {
-  private readonly pool: Piscina<ParseInput, ParseOutput>;
+  private readonly pool: Piscina<ParseInput[], ParseOutput[]>;
+  private readonly queue: Queued[] = [];
+  private running = 0;
 
   constructor(threads: number | undefined) {
     this.pool = new Piscina({
       filename: new URL("./parse-task.js", import.meta.url).href,
       ...(threads === undefined ? {} : { minThreads: threads, maxThreads: threads }),
       idleTimeout: 60_000,
+      atomics: "disabled",
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
   }
 
   parse(input: ParseInput): Promise<ParseOutput> {
-    return this.pool.run(input);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.pump();
+    });
   }
 
   get threads(): number {
@@ -24,5 +45,38 @@ export class ParserPool {
 
   close(): Promise<void> {
     return this.pool.destroy();
+  }
+
+  private pump(): void {
+    while (this.running < this.pool.options.maxThreads && this.queue.length > 0) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.queue.length && (n === 0 || bytes + this.queue[n].input.bytes.length <= BATCH_BYTES)) {
+        bytes += this.queue[n].input.bytes.length;
+        n++;
+      }
+      this.run(this.queue.splice(0, n));
+    }
+  }
+
+  private run(batch: Queued[]): void {
+    this.running++;
+    this.pool
+      .run(batch.map((q) => q.input))
+      .then(
+        (outs) => {
+          for (let i = 0; i < batch.length; i++) batch[i].resolve(outs[i]);
+        },
+        (err: Error) => {
+          // A thread died under the batch. Parsing is pure, so retry each slice alone:
+          // only the one that kills its thread fails.
+          if (batch.length === 1) batch[0].reject(err);
+          else for (const q of batch) this.pool.run([q.input]).then(([out]) => q.resolve(out), q.reject);
+        },
+      )
+      .finally(() => {
+        this.running--;
+        this.pump();
+      });
   }
 }

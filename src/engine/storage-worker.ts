@@ -60,6 +60,9 @@ type VersionRef = { key: string; itemId: string; version: number };
 class Group {
   readonly touched = new Set<Version>();
   readonly failed = new Map<Version, Error>();
+  /** Answers that promise nothing about durability (opens, refusals): sent before the sync. */
+  readonly early: Deferred[] = [];
+  /** Answers that acknowledge writes: sent after the sync that covers them. */
   readonly answers: Deferred[] = [];
   createdFile = false;
   closeId = -1;
@@ -89,6 +92,7 @@ class Storage {
   /** The .meta being written in slices, if any, and whether a round is under way. */
   private metaJob: { version: Version; writer: MetaWriter; started: number } | null = null;
   private metaRound = false;
+  private nextMetaRound = 0;
   private queue: ToStorage[] = [];
   private running = false;
   private closed = false;
@@ -177,8 +181,8 @@ class Storage {
     if (this.metaBacklog.length > 0) setImmediate(() => this.rebuildNextMeta());
   }
 
-  receive(msg: ToStorage): void {
-    this.queue.push(msg);
+  receive(batch: ToStorage[]): void {
+    for (const msg of batch) this.queue.push(msg);
     if (!this.running) void this.drain();
   }
 
@@ -190,6 +194,7 @@ class Storage {
         this.queue = [];
         const group = new Group();
         for (const msg of batch) this.handle(msg, group);
+        if (group.early.length > 0) port!.postMessage({ type: "replies", replies: group.early.map((a) => a()) });
         await this.commit(group);
       }
     } finally {
@@ -221,7 +226,7 @@ class Storage {
         let fds = 0;
         for (const v of this.versions.values()) if (v.fd >= 0) fds++;
         const reply = { id: msg.id, ok: true as const, slots: this.slots.inUse, versions: this.versions.size, fds };
-        group.answers.push(() => reply);
+        group.early.push(() => reply);
         return;
       }
       default: {
@@ -237,7 +242,7 @@ class Storage {
       fn();
     } catch (err) {
       const reply = failure(id, err);
-      group.answers.push(() => reply);
+      group.early.push(() => reply);
     }
   }
 
@@ -330,7 +335,7 @@ class Storage {
       // it commits anything leaves no version behind and seals nothing.
     }
     if (!v && newest > version) {
-      group.answers.push(() => ({ id, ok: true, slot: -1, exists: false, sealed: false, superseded: true, length: 0 }));
+      group.early.push(() => ({ id, ok: true, slot: -1, exists: false, sealed: false, superseded: true, length: 0 }));
       return;
     }
     const [slot, isNew] = this.slots.acquire(key);
@@ -348,7 +353,7 @@ class Storage {
       waiters.set(key, slot);
     }
     const loaded = v;
-    group.answers.push(() => ({
+    group.early.push(() => ({
       id,
       ok: true,
       slot,
@@ -606,6 +611,8 @@ class Storage {
   private flushMetas(): void {
     if (this.metaRound || this.closed) return;
     const now = performance.now();
+    // Across versions too: a round that took T ms is followed by at least 9T ms without.
+    if (now < this.nextMetaRound) return;
     const due = [...this.versions.values()].filter(
       (v) => v.metaDirty && v.committed > 0 && (now >= v.metaDueAt || pendingTooLarge(v)),
     );
@@ -619,6 +626,7 @@ class Storage {
         if (!v) {
           if (durable) syncDir(dataDir);
           this.metaRound = false;
+          this.nextMetaRound = performance.now() + 9 * (performance.now() - now);
           return;
         }
         if (!this.versions.has(v.key) || !v.metaDirty) {
@@ -671,4 +679,4 @@ const storage = new Storage();
 const started = performance.now();
 const recovered = storage.recover();
 port.postMessage({ type: "ready", ...recovered, ms: Math.round(performance.now() - started) } satisfies FromStorage);
-port.on("message", (msg: ToStorage) => storage.receive(msg));
+port.on("message", (batch: ToStorage[]) => storage.receive(batch));

@@ -29,6 +29,8 @@ export class StorageClient {
     this.onDied = resolve;
   });
   private closing = false;
+  private outbox: ToStorage[] = [];
+  private outboxTransfer: ArrayBuffer[] = [];
   /** Settles once start-up repair is done (or the worker died trying). */
   readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
     this.onReady = { resolve, reject };
@@ -70,7 +72,7 @@ export class StorageClient {
   }
 
   release(slot: number): void {
-    if (!this.dead && slot >= 0) this.worker.postMessage({ type: "release", slot } satisfies ToStorage);
+    if (!this.dead && slot >= 0) this.post({ type: "release", slot });
   }
 
   async close(): Promise<void> {
@@ -86,8 +88,26 @@ export class StorageClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...msg, id }, transfer);
+      this.post({ ...msg, id } as ToStorage, transfer);
     });
+  }
+
+  /**
+   * Messages posted in one turn of the event loop travel together: one postMessage and
+   * one wake-up of the storage worker for all the requests that turn served.
+   */
+  private post(msg: ToStorage, transfer: ArrayBuffer[] = []): void {
+    this.outbox.push(msg);
+    for (const t of transfer) this.outboxTransfer.push(t);
+    if (this.outbox.length === 1) queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    const batch = this.outbox;
+    const transfer = this.outboxTransfer;
+    this.outbox = [];
+    this.outboxTransfer = [];
+    if (!this.dead) this.worker.postMessage(batch, transfer);
   }
 
   private onMessage(msg: FromStorage): void {
