@@ -133,5 +133,5 @@ describe("crash safety", () => {
       }
     }
     expect(acked.flat().length).toBeGreaterThan(0);
-  });
+  }, 30_000 + ITERATIONS * 20_000);
 });

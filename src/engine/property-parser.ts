@@ -86,8 +86,8 @@ const MAX_FOR_LENGTH = 1024;
  * attribute normalisation would change), a value without markup, entities, CR or
  * control characters. XML whitespace (CR included) may surround the tags.
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
 const SIMPLE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
   /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(string|number|boolean|datetime|binary)>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)<\/\2>[ \t\r\n]*<\/property>/y;
 const ITEM_PREFIX = "<item>";
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
