@@ -79,59 +79,63 @@ async function stopCleanly(s: ChildServer): Promise<void> {
 }
 
 describe("crash safety", () => {
-  it(`keeps every acknowledged property across ${ITERATIONS} kill -9s under load`, async () => {
-    const dir = tempDir();
-    for (let iter = 0; iter < ITERATIONS; iter++) {
-      const s = await spawnServer([], dir);
-      const stop = { now: false };
-      const load = [
-        ...Array.from({ length: WRITERS }, (_, k) => writerLoop(s.url, k, stop)),
-        streamingWriter(s.url, stop),
-      ];
-      await new Promise((r) => setTimeout(r, 150 + ((iter * 137) % 500)));
-      s.child.kill("SIGKILL");
-      await new Promise((r) => s.child.on("exit", r));
-      stop.now = true;
-      await Promise.all(load);
+  it(
+    `keeps every acknowledged property across ${ITERATIONS} kill -9s under load`,
+    async () => {
+      const dir = tempDir();
+      for (let iter = 0; iter < ITERATIONS; iter++) {
+        const s = await spawnServer([], dir);
+        const stop = { now: false };
+        const load = [
+          ...Array.from({ length: WRITERS }, (_, k) => writerLoop(s.url, k, stop)),
+          streamingWriter(s.url, stop),
+        ];
+        await new Promise((r) => setTimeout(r, 150 + ((iter * 137) % 500)));
+        s.child.kill("SIGKILL");
+        await new Promise((r) => s.child.on("exit", r));
+        stop.now = true;
+        await Promise.all(load);
 
-      const again = await spawnServer([], dir);
-      for (const item of ITEMS) {
-        const text = (await get(`${again.url}/read-item-stream/${item}/1?follow=false`)).text;
-        const lines = checkLines(text, item);
-        for (let k = 0; k < WRITERS; k++) {
-          if (versionOf(k) !== item) continue;
-          const seqs = lines.filter((l) => l.w === k).map((l) => l.seq);
-          for (let i = 1; i < seqs.length; i++) expect(seqs[i], `writer ${k} in order`).toBeGreaterThan(seqs[i - 1]);
-          const present = new Set(seqs);
-          const lost = acked[k].filter((seq) => !present.has(seq));
-          expect(lost, `writer ${k} lost acknowledged properties`).toEqual([]);
+        const again = await spawnServer([], dir);
+        for (const item of ITEMS) {
+          const text = (await get(`${again.url}/read-item-stream/${item}/1?follow=false`)).text;
+          const lines = checkLines(text, item);
+          for (let k = 0; k < WRITERS; k++) {
+            if (versionOf(k) !== item) continue;
+            const seqs = lines.filter((l) => l.w === k).map((l) => l.seq);
+            for (let i = 1; i < seqs.length; i++) expect(seqs[i], `writer ${k} in order`).toBeGreaterThan(seqs[i - 1]);
+            const present = new Set(seqs);
+            const lost = acked[k].filter((seq) => !present.has(seq));
+            expect(lost, `writer ${k} lost acknowledged properties`).toEqual([]);
+          }
+          // Offsets continue: the next append lands exactly at the end of what survived.
+          const end = Buffer.byteLength(text);
+          const a = await post(`${again.url}/write-item-stream/${item}/1`, "", {
+            "content-type": "application/xml",
+            "x-expected-offset": String(end),
+          });
+          expect(a.status, a.text).toBe(200);
+          expect(a.json().offset).toBe(end);
         }
-        // Offsets continue: the next append lands exactly at the end of what survived.
-        const end = Buffer.byteLength(text);
-        const a = await post(`${again.url}/write-item-stream/${item}/1`, "", {
-          "content-type": "application/xml",
-          "x-expected-offset": String(end),
-        });
-        expect(a.status, a.text).toBe(200);
-        expect(a.json().offset).toBe(end);
-      }
-      const stream = (await get(`${again.url}/read-item-stream/crash-stream/1?follow=false`)).text;
-      expect(stream === "" || /^<item>\n(<property for="s"><number>\d+<\/number><\/property>\n)*$/.test(stream)).toBe(
-        true,
-      );
-      await stopCleanly(again);
-      for (const item of [...ITEMS, "crash-stream"]) {
-        let data: Buffer;
-        try {
-          data = readFileSync(join(dir, `${item}_1.data`));
-        } catch {
-          continue;
+        const stream = (await get(`${again.url}/read-item-stream/crash-stream/1?follow=false`)).text;
+        expect(stream === "" || /^<item>\n(<property for="s"><number>\d+<\/number><\/property>\n)*$/.test(stream)).toBe(
+          true,
+        );
+        await stopCleanly(again);
+        for (const item of [...ITEMS, "crash-stream"]) {
+          let data: Buffer;
+          try {
+            data = readFileSync(join(dir, `${item}_1.data`));
+          } catch {
+            continue;
+          }
+          const meta = JSON.parse(readFileSync(join(dir, `${item}_1.meta`), "utf8"));
+          expect(meta.size, `${item}.meta size after a clean stop`).toBe(data.length);
+          expect(meta.property_count).toBe(data.toString().split("\n").length - 2);
         }
-        const meta = JSON.parse(readFileSync(join(dir, `${item}_1.meta`), "utf8"));
-        expect(meta.size, `${item}.meta size after a clean stop`).toBe(data.length);
-        expect(meta.property_count).toBe(data.toString().split("\n").length - 2);
       }
-    }
-    expect(acked.flat().length).toBeGreaterThan(0);
-  }, 30_000 + ITERATIONS * 20_000);
+      expect(acked.flat().length).toBeGreaterThan(0);
+    },
+    30_000 + ITERATIONS * 20_000,
+  );
 });

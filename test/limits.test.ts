@@ -1,7 +1,6 @@
-import { request } from "node:http";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { liveRead, post, prop } from "./helpers/http.js";
+import { liveRead, openPost, post, prop } from "./helpers/http.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 let servers: TestServer[] = [];
@@ -71,19 +70,9 @@ describe("limits", () => {
 
   it("a write body silent for --body-idle-timeout gets 408 with what it committed", async () => {
     const s = await start(["--body-idle-timeout", "300"]);
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${s.url}/write-item-stream/idle/1`, {
-        method: "POST",
-        headers: { "content-type": "application/xml", "transfer-encoding": "chunked" },
-      });
-      req.on("response", (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      req.write(prop("a", "string", "1"));
-    });
+    const { req, answer: pending } = openPost(`${s.url}/write-item-stream/idle/1`);
+    req.write(prop("a", "string", "1"));
+    const answer = await pending;
     expect(answer.status).toBe(408);
     expect(JSON.parse(answer.body)).toMatchObject({ error: { code: "request_timeout" }, committed: 1 });
   });
@@ -120,11 +109,7 @@ describe("limits", () => {
 
   it("writes past --max-writers get 503 with Retry-After", async () => {
     const s = await start(["--max-writers", "1"]);
-    const req = request(`${s.url}/write-item-stream/w/1`, {
-      method: "POST",
-      headers: { "content-type": "application/xml", "transfer-encoding": "chunked" },
-    });
-    req.on("error", () => undefined);
+    const { req } = openPost(`${s.url}/write-item-stream/w/1`);
     req.write(prop("a", "string", "1"));
     await new Promise((res) => setTimeout(res, 100));
     const second = await post(`${s.url}/write-item-stream/w2/1`, "");

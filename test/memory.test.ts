@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
-import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { get, liveRead, post } from "./helpers/http.js";
+import { get, liveRead, openPost, post } from "./helpers/http.js";
 import { spawnServer, tempDir } from "./helpers/server.js";
 
 /**
@@ -20,29 +19,19 @@ function upload(url: string, bytes: number): Promise<{ status: number; body: str
     `<property for="p${i % 16}"><string>${"x".repeat(50)}${String(i).padStart(10, "0")}</string></property>`;
   const chunk = Buffer.from(Array.from({ length: 1000 }, (_, i) => line(i)).join(""));
   let sent = 0;
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: "POST",
-      headers: { "content-type": "application/xml", "transfer-encoding": "chunked" },
-    });
-    req.on("response", (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    const pump = () => {
-      while (sent < bytes) {
-        sent += chunk.length;
-        if (!req.write(chunk)) {
-          req.once("drain", pump);
-          return;
-        }
+  const { req, answer } = openPost(url);
+  const pump = () => {
+    while (sent < bytes) {
+      sent += chunk.length;
+      if (!req.write(chunk)) {
+        req.once("drain", pump);
+        return;
       }
-      req.end();
-    };
-    pump();
-  });
+    }
+    req.end();
+  };
+  pump();
+  return answer;
 }
 
 describe("bounded memory", () => {

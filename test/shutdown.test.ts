@@ -1,7 +1,6 @@
-import { request } from "node:http";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import { liveRead, post, prop } from "./helpers/http.js";
+import { liveRead, openPost, post, prop } from "./helpers/http.js";
 import { spawnServer, tempDir } from "./helpers/server.js";
 
 describe("shutdown", () => {
@@ -11,19 +10,8 @@ describe("shutdown", () => {
     const reader = liveRead(`${s.url}/read-item-stream/live/1`);
     await reader.until((t) => t.includes("</property>"));
     // A writer mid-body: one whole property sent, the request still open.
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${s.url}/write-item-stream/live/1`, {
-        method: "POST",
-        headers: { "content-type": "application/xml", "transfer-encoding": "chunked" },
-      });
-      req.on("response", (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      req.write(prop("b", "string", "2"));
-    });
+    const { req, answer } = openPost(`${s.url}/write-item-stream/live/1`);
+    req.write(prop("b", "string", "2"));
     await reader.until((t) => t.includes('for="b"'));
     s.child.kill("SIGTERM");
     const a = await answer;

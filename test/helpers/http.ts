@@ -121,3 +121,21 @@ export function liveRead(url: string, headers: Record<string, string> = {}): Liv
     close: () => req.destroy(),
   };
 }
+
+/** A chunked POST left open: write to `req` as you like; `answer` settles with the response. */
+export function openPost(url: string): {
+  req: ReturnType<typeof httpRequest>;
+  answer: Promise<{ status: number; body: string }>;
+} {
+  const req = httpRequest(url, { method: "POST", headers: { ...XML, "transfer-encoding": "chunked" } });
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+  answer.catch(() => undefined);
+  return { req, answer };
+}
