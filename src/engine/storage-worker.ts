@@ -10,10 +10,9 @@ import {
   writeSync,
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { scanDataFile } from "./data-file.js";
 import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
-import { MetaCorrupt, MetaWriter } from "./meta-writer.js";
+import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
 import { PropertyIndex } from "./property-index.js";
 import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
@@ -37,16 +36,6 @@ import { loadVersion } from "./version-loader.js";
 const { dataDir, fsync, lengths, metaIntervalMs } = workerData as StorageWorkerData;
 const port = parentPort;
 if (!port) throw new Error("storage-worker must run as a worker thread");
-
-/**
- * Index entries waiting for the next .meta write are memory; past this many (or a quarter
- * of what the file already holds, so that rewriting a huge file stays O(n log n) in all),
- * the write is due now whatever the lag rule says.
- */
-const PENDING_ENTRIES = 1_000_000;
-function pendingTooLarge(v: Version): boolean {
-  return v.index.count > Math.max(PENDING_ENTRIES, v.metaCount / 4);
-}
 
 /** Test hook (README, "Fault injection"): an append to this item kills the thread. */
 const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
@@ -89,10 +78,7 @@ class Storage {
   private readonly waiting = new Map<string, Map<string, number>>();
   /** Versions whose data file could not be repaired, with the reason. */
   private readonly damaged = new Map<string, string>();
-  /** The .meta being written in slices, if any, and whether a round is under way. */
-  private metaJob: { version: Version; writer: MetaWriter; started: number } | null = null;
-  private metaRound = false;
-  private nextMetaRound = 0;
+  private readonly metas = new MetaKeeper(dataDir, fsync !== "never", metaIntervalMs, () => this.versions.values());
   private queue: ToStorage[] = [];
   private running = false;
   private closed = false;
@@ -110,7 +96,6 @@ class Storage {
       this.existing.add(key);
       if ((this.latest.get(parsed.itemId) ?? 0) < parsed.version) this.latest.set(parsed.itemId, parsed.version);
     }
-    setInterval(() => this.flushMetas(), metaIntervalMs).unref();
     this.found = found;
   }
 
@@ -159,7 +144,7 @@ class Storage {
       if (fsync !== "never") fdatasyncSync(v.fd);
       v.committed = v.size;
     }
-    this.writeMeta(v, fsync !== "never");
+    this.metas.write(v);
     if (v.fd >= 0) closeSync(v.fd);
   }
 
@@ -389,7 +374,7 @@ class Storage {
       if (v.slot >= 0 || v.committed !== v.size) continue;
       if (!v.sealed && idleOpen <= MAX_IDLE_VERSIONS) continue;
       if (!v.sealed) idleOpen--;
-      if (v.metaDirty) this.writeMeta(v, fsync !== "never");
+      if (v.metaDirty) this.metas.write(v);
       if (v.fd >= 0) closeSync(v.fd);
       v.fd = -1;
       this.versions.delete(key);
@@ -524,7 +509,7 @@ class Storage {
       }
     }
     const replies = group.answers.map((answer) => answer());
-    for (const v of group.touched) if (v.sealed && !group.failed.has(v)) this.writeMeta(v, fsync !== "never");
+    for (const v of group.touched) if (v.sealed && !group.failed.has(v)) this.metas.write(v);
     if (replies.length > 0) port!.postMessage({ type: "replies", replies });
     if (group.closeId >= 0) this.close(group.closeId);
   }
@@ -544,129 +529,9 @@ class Storage {
 
   // --- metadata and shutdown ------------------------------------------------------
 
-  /** Replaces the version's .meta now, whole (seal, eviction, repair, shutdown). */
-  private writeMeta(v: Version, durable: boolean): void {
-    if (this.metaJob?.version === v) {
-      this.metaJob.writer.abort();
-      this.metaJob = null;
-    }
-    v.metaDirty = false;
-    try {
-      this.runMeta(() => new MetaWriter(dataDir, v, durable).finish(), v);
-      if (durable) syncDir(dataDir);
-    } catch (err) {
-      v.metaDirty = true;
-      console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Runs a .meta write; if the file it merges with is unreadable, rebuilds it instead.
-   * Returns true when it had to rebuild (the write itself was abandoned).
-   */
-  private runMeta(write: () => void, v: Version): boolean {
-    try {
-      write();
-      return false;
-    } catch (err) {
-      if (!(err instanceof MetaCorrupt)) throw err;
-      console.error(`stream-db: ${v.key}.meta is unreadable (${err.message}); rebuilding it from the data file`);
-      this.rebuildIndex(v);
-      return true;
-    }
-  }
-
-  /** The index from scratch, from the committed part of the data file, in bounded batches. */
-  private rebuildIndex(v: Version): void {
-    const fd = openSync(dataPath(dataDir, v.key), "r");
-    try {
-      v.index.clear();
-      v.metaCount = 0;
-      const { committed, size } = v;
-      const flush = (end: number) => {
-        v.committed = end;
-        v.size = end;
-        new MetaWriter(dataDir, v, false).finish();
-      };
-      try {
-        scanDataFile(fd, ITEM_OPEN.length, committed, v.index, { every: 500_000, flush });
-        v.committed = committed;
-        v.size = committed;
-        new MetaWriter(dataDir, v, fsync !== "never").finish();
-      } finally {
-        v.committed = committed;
-        v.size = size;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  /**
-   * The bounded-lag writer, run by a timer: every dirty .meta at most every
-   * metaIntervalMs. Each is written in slices between which the worker goes back to its
-   * messages, and a version whose index takes long to write waits ten times as long
-   * before its next rewrite, so .meta upkeep stays near a tenth of the worker's time.
-   */
-  private flushMetas(): void {
-    if (this.metaRound || this.closed) return;
-    const now = performance.now();
-    // Across versions too: a round that took T ms is followed by at least 9T ms without.
-    if (now < this.nextMetaRound) return;
-    const due = [...this.versions.values()].filter(
-      (v) => v.metaDirty && v.committed > 0 && (now >= v.metaDueAt || pendingTooLarge(v)),
-    );
-    if (due.length === 0) return;
-    this.metaRound = true;
-    const durable = fsync !== "never";
-    const next = (): void => {
-      if (this.closed) return;
-      if (!this.metaJob) {
-        const v = due.shift();
-        if (!v) {
-          if (durable) syncDir(dataDir);
-          this.metaRound = false;
-          this.nextMetaRound = performance.now() + 9 * (performance.now() - now);
-          return;
-        }
-        if (!this.versions.has(v.key) || !v.metaDirty) {
-          next();
-          return;
-        }
-        v.metaDirty = false;
-        this.metaJob = { version: v, writer: new MetaWriter(dataDir, v, durable), started: performance.now() };
-      }
-      const job = this.metaJob;
-      try {
-        if (!this.stepMeta(job)) {
-          setImmediate(next);
-          return;
-        }
-      } catch (err) {
-        job.version.metaDirty = true;
-        console.error(`stream-db: could not write ${job.version.key}.meta: ${(err as Error).message}`);
-      }
-      this.metaJob = null;
-      const took = performance.now() - job.started;
-      job.version.metaDueAt = performance.now() + Math.max(0, took * 10 - metaIntervalMs);
-      setImmediate(next);
-    };
-    next();
-  }
-
-  private stepMeta(job: { version: Version; writer: MetaWriter }): boolean {
-    let done = false;
-    const rebuilt = this.runMeta(() => {
-      done = job.writer.step();
-    }, job.version);
-    return done || rebuilt;
-  }
-
   private close(id: number): void {
     this.closed = true;
-    this.metaJob?.writer.abort();
-    this.metaJob = null;
-    for (const v of this.versions.values()) if (v.metaDirty && v.committed > 0) this.writeMeta(v, fsync !== "never");
+    this.metas.stop();
     for (const v of this.versions.values()) {
       if (v.fd >= 0) closeSync(v.fd);
       v.fd = -1;

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } fr
 import { scanDataFile } from "./data-file.js";
 import { EngineError } from "./errors.js";
 import { dataPath, readMetaHead } from "./meta-file.js";
+import { REBUILD_BATCH } from "./meta-keeper.js";
 import { MetaWriter } from "./meta-writer.js";
 import { PropertyIndex } from "./property-index.js";
 import { ITEM_OPEN, Version } from "./version.js";
@@ -12,9 +13,6 @@ import { ITEM_OPEN, Version } from "./version.js";
  * scanned into the in-memory index; a torn last line (a crash mid-append) is cut off.
  * Damage in the middle is reported, never "fixed".
  */
-
-/** A rebuild from scratch writes the .meta every this many properties, to bound memory. */
-const REBUILD_BATCH = 500_000;
 
 export function loadVersion(dataDir: string, itemId: string, version: number, key: string): Version {
   const fd = openSync(dataPath(dataDir, key), "r+");
