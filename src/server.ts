@@ -1,3 +1,4 @@
+import "./server/threadpool.js";
 import { ConfigError, parseConfig, USAGE } from "./server/config.js";
 import { startServer } from "./server/start.js";
 
