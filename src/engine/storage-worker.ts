@@ -359,25 +359,37 @@ class Storage {
     const v = this.versions.get(key);
     if (v) {
       v.slot = -1;
-      this.evictIdle();
+      this.evictIfSealed(v);
+      // Open versions stay loaded for their next writer, up to a cap; the sweep is rare.
+      if (this.versions.size > this.slots.inUse + MAX_IDLE_VERSIONS) this.evictIdle();
       return;
     }
     const parsed = parseVersionKey(key);
     if (parsed) this.waiting.get(parsed.itemId)?.delete(key);
   }
 
+  /** A sealed version leaves memory once nobody holds it and its last write is synced. */
+  private evictIfSealed(v: Version): void {
+    if (v.slot >= 0 || !v.sealed || v.committed !== v.size) return;
+    this.unload(v);
+  }
+
+  private unload(v: Version): void {
+    if (v.metaDirty) this.metas.write(v);
+    if (v.fd >= 0) closeSync(v.fd);
+    v.fd = -1;
+    this.versions.delete(v.key);
+  }
+
   /** Sealed versions leave memory once nobody holds them; open ones past the cap do. */
   private evictIdle(): void {
     let idleOpen = 0;
     for (const v of this.versions.values()) if (v.slot < 0 && !v.sealed) idleOpen++;
-    for (const [key, v] of this.versions) {
+    for (const v of this.versions.values()) {
       if (v.slot >= 0 || v.committed !== v.size) continue;
       if (!v.sealed && idleOpen <= MAX_IDLE_VERSIONS) continue;
       if (!v.sealed) idleOpen--;
-      if (v.metaDirty) this.metas.write(v);
-      if (v.fd >= 0) closeSync(v.fd);
-      v.fd = -1;
-      this.versions.delete(key);
+      this.unload(v);
     }
   }
 
@@ -509,7 +521,11 @@ class Storage {
       }
     }
     const replies = group.answers.map((answer) => answer());
-    for (const v of group.touched) if (v.sealed && !group.failed.has(v)) this.metas.write(v);
+    for (const v of group.touched) {
+      if (!v.sealed || group.failed.has(v)) continue;
+      this.metas.write(v);
+      this.evictIfSealed(v);
+    }
     if (replies.length > 0) port!.postMessage({ type: "replies", replies });
     if (group.closeId >= 0) this.close(group.closeId);
   }
