@@ -24,7 +24,8 @@ export class Column {
     this.lengths.copyWithin(0, k, this.n);
     this.types.copyWithin(0, k, this.n);
     this.n -= k;
-    if (this.offsets.length > 64 && this.n < this.offsets.length / 4) this.resize(Math.max(4, this.n * 2));
+    // No shrinking: capacity is bounded by the pending cap, and freeing big arrays over
+    // and over only feeds malloc fragmentation.
   }
 
   private resize(cap: number): void {
