@@ -97,6 +97,17 @@ describe("GET /read-item-stream", () => {
     expect(b.status).toBe(416);
   });
 
+  it("a waiting snapshot reader that ends in 416 leaves no feed behind", async () => {
+    const item = fresh();
+    const before = (await s.engine.stats()).feeds;
+    const waiting = liveRead(r(item, 1, "?follow=false&offset=999"));
+    await new Promise((res) => setTimeout(res, 50));
+    expect((await s.engine.stats()).feeds).toBe(before + 1);
+    await post(w(item), "");
+    expect(await waiting.status).toBe(416);
+    expect((await s.engine.stats()).feeds).toBe(before);
+  });
+
   it("rejects a malformed ?offset with 400", async () => {
     const a = await get(r(fresh(), 1, "?offset=abc"));
     expect(a.status).toBe(400);

@@ -176,7 +176,7 @@ export class Engine {
       if (!reply.exists && !opts.wait) throw notFound(itemId, version);
       const path = dataPath(this.options.dataDir, versionKey(itemId, version));
       if (reply.exists && reply.sealed) {
-        return await this.snapshot(path, reply.length, true, reply.length, opts, release);
+        return await this.snapshot(path, reply.length, true, opts, release);
       }
       const feed = this.feedFor(lengths, reply.slot, path);
       const state = await feed.whenExists(opts.signal);
@@ -184,7 +184,11 @@ export class Engine {
       const sealed = state.kind === "sealed";
       if (sealed || !opts.follow) {
         // The feed was only needed to wait; a fixed range reads on its own handle.
-        return await this.snapshot(path, state.length, sealed, state.length, opts, release, feed);
+        try {
+          return await this.snapshot(path, state.length, sealed, opts, release);
+        } finally {
+          feed.closeIfIdle();
+        }
       }
       await feed.ensureFile();
       return this.liveSession(feed, state.length, opts, release);
@@ -217,14 +221,13 @@ export class Engine {
     };
   }
 
+  /** A read of the fixed range [offset, limit): sealed, or ?follow=false. */
   private async snapshot(
     path: string,
     limit: number,
     sealed: boolean,
-    length: number,
     opts: ReadOptions,
     release: () => void,
-    feed?: Feed,
   ): Promise<ReadSession> {
     if (opts.offset > limit) {
       throw new EngineError("range_not_satisfiable", `offset ${opts.offset} is past the end (${limit})`, {
@@ -232,8 +235,6 @@ export class Engine {
       });
     }
     const file = await open(path, "r");
-    // The wait is over; a Feed used only for it can go.
-    feed?.closeIfIdle();
     const source = fixedSource(file, limit);
     const done = once(() => {
       void file.close();
@@ -242,7 +243,7 @@ export class Engine {
     return {
       start: opts.offset,
       sealed,
-      length,
+      length: limit,
       end: limit,
       stream: () => {
         const s = new ReaderStream(source, opts.offset);
