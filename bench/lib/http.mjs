@@ -4,9 +4,9 @@ import { once } from "node:events";
 import http from "node:http";
 import { request } from "undici";
 
-/** One-shot request; resolves { status, body (text), headers }. */
-export async function call(url, { method = "GET", headers, body } = {}) {
-  const res = await request(url, { method, headers, body });
+/** One-shot request, bounded by `timeoutMs`; resolves { status, body (text), headers }. */
+export async function call(url, { method = "GET", headers, body, timeoutMs = 30_000 } = {}) {
+  const res = await request(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
   return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
 }
 
@@ -94,7 +94,11 @@ export function propertyBlocks({ lineBytes = 100, blockBytes = 64 * 1024, varian
     let s = "";
     for (let i = 0; i < perBlock; i++) {
       const tag = `v${v}-${i}-`;
-      s += head + tag + "abcdefghijklmnopqrstuvwxyz0123456789".repeat(Math.ceil(fill / 36)).slice(0, fill - tag.length) + tail;
+      s +=
+        head +
+        tag +
+        "abcdefghijklmnopqrstuvwxyz0123456789".repeat(Math.ceil(fill / 36)).slice(0, fill - tag.length) +
+        tail;
     }
     blocks.push(Buffer.from(s, "latin1"));
   }

@@ -5,20 +5,20 @@ export class Report {
   constructor(scenario, criteria) {
     this.scenario = scenario;
     this.criteria = criteria;
-    this.columns = null;
-    this.rows = [];
+    this.tables = [];
     this.targets = [];
     this.notes = [];
     this.raw = {};
   }
 
-  table(columns) {
-    this.columns = columns;
+  /** Starts a table; rows go to the newest one. */
+  table(columns, title = "") {
+    this.tables.push({ title, columns, rows: [] });
     return this;
   }
 
   row(cells) {
-    this.rows.push(cells.map((c) => (typeof c === "number" && !Number.isInteger(c) ? Number(c.toFixed(3)) : c)));
+    this.tables.at(-1).rows.push(cells);
     return this;
   }
 
@@ -35,9 +35,10 @@ export class Report {
 
   print(out = console.log) {
     out(`\n== ${this.scenario} ==`);
-    if (this.columns) {
-      const cells = [this.columns, ...this.rows].map((r) => r.map((c) => (c === undefined ? "" : String(c))));
-      const widths = this.columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+    for (const t of this.tables) {
+      if (t.title) out(t.title);
+      const cells = [t.columns, ...t.rows].map((r) => r.map((c) => (c === undefined ? "" : String(c))));
+      const widths = t.columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
       const line = (r) => `| ${r.map((c, i) => (c ?? "").padEnd(widths[i])).join(" | ")} |`;
       out(line(cells[0]));
       out(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
@@ -48,8 +49,8 @@ export class Report {
   }
 
   toJSON() {
-    const { scenario, criteria, columns, rows, targets, notes, raw } = this;
-    return { scenario, criteria, columns, rows, targets, notes, raw };
+    const { scenario, criteria, tables, targets, notes, raw } = this;
+    return { scenario, criteria, tables, targets, notes, raw };
   }
 }
 

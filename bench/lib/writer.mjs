@@ -12,13 +12,19 @@ export function markedProperty(seq, sentAt, bytes = 100) {
   return head + PAD.slice(0, Math.max(0, bytes - head.length - tail.length)) + tail;
 }
 
+/** Every request is bounded: a server that stops answering fails it after 30 s. */
+const TIMEOUTS = { headersTimeout: 30_000, bodyTimeout: 30_000 };
+
 /**
  * POST one marked property every 1000/rate ms for durationMs, on schedule: a slow answer
- * does not delay the next send (up to maxInFlight outstanding; then the send waits).
- * Resolves { sent, ok, failed, statuses, firstSentAt, lastSentAt }.
+ * does not delay the next send (up to maxInFlight outstanding; then the send waits). The
+ * time in the marker is the SCHEDULED send time, so a send held back by a slow server
+ * counts against the server (no coordinated omission).
+ * Sending stops `graceMs` after the planned end even if the schedule is not done.
+ * Resolves { sent, scheduled, ok, failed, statuses, firstSentAt, lastSentAt }.
  */
-export async function pacedWriter({ origin, path, headers, rate, durationMs, maxInFlight = 64 }) {
-  const pool = new Pool(origin, { connections: 8 });
+export async function pacedWriter({ origin, path, headers, rate, durationMs, maxInFlight = 64, graceMs = 5000 }) {
+  const pool = new Pool(origin, { connections: 8, ...TIMEOUTS });
   const total = Math.floor((rate * durationMs) / 1000);
   const statuses = {};
   let inFlight = 0;
@@ -28,15 +34,19 @@ export async function pacedWriter({ origin, path, headers, rate, durationMs, max
   const t0 = performance.now() + 20;
   let firstSentAt = 0;
   let lastSentAt = 0;
+  const deadline = t0 + durationMs + graceMs;
+  let sent = 0;
   for (let seq = 0; seq < total; seq++) {
     const due = t0 + (seq * 1000) / rate;
+    if (performance.now() > deadline) break; // a server this far behind gets no more
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     while (inFlight >= maxInFlight) await Promise.race(pending);
-    const sentAt = wallNow();
+    const sentAt = performance.timeOrigin + due;
     if (!firstSentAt) firstSentAt = sentAt;
     lastSentAt = sentAt;
     inFlight++;
+    sent++;
     const p = pool
       .request({ path, method: "POST", headers, body: markedProperty(seq, sentAt) })
       .then(async (res) => {
@@ -56,8 +66,8 @@ export async function pacedWriter({ origin, path, headers, rate, durationMs, max
     pending.add(p);
   }
   await Promise.all(pending);
-  await pool.close();
-  return { sent: total, ok, failed, statuses, firstSentAt, lastSentAt };
+  await pool.destroy();
+  return { sent, scheduled: total, ok, failed, statuses, firstSentAt, lastSentAt };
 }
 
 /**
@@ -65,7 +75,7 @@ export async function pacedWriter({ origin, path, headers, rate, durationMs, max
  * for durationMs. Resolves { ok, failed, statuses, startAt, endAt }.
  */
 export async function saturatingWriter({ origin, path, headers, loops, durationMs }) {
-  const pool = new Pool(origin, { connections: loops });
+  const pool = new Pool(origin, { connections: loops, ...TIMEOUTS });
   const statuses = {};
   let ok = 0;
   let failed = 0;
@@ -89,6 +99,6 @@ export async function saturatingWriter({ origin, path, headers, loops, durationM
   };
   await Promise.all(Array.from({ length: loops }, loop));
   const endAt = wallNow();
-  await pool.close();
+  await pool.destroy();
   return { ok, failed, statuses, startAt, endAt, sent: seq };
 }

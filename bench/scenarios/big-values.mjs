@@ -30,7 +30,13 @@ async function postAll(server, { body, count, concurrency, stallMs }) {
       const t = performance.now();
       try {
         const signal = AbortSignal.timeout(stallMs);
-        const res = await pool.request({ path: "/write-item-stream/big/1", method: "POST", headers: XML, body, signal });
+        const res = await pool.request({
+          path: "/write-item-stream/big/1",
+          method: "POST",
+          headers: XML,
+          body,
+          signal,
+        });
         await res.body.text();
         times.push(performance.now() - t);
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;

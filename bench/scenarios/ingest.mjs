@@ -78,7 +78,13 @@ export async function run() {
   report.target(">= 60 MB/s committed", `${fmt(ours.mbps, 1)} MB/s`, ours.status === 200 && ours.mbps >= 60);
   const rssText = `${mib(ours.peakRss)} MiB${ours.stalled ? " (request stalled: not a full run)" : ""}`;
   report.target("server peak RSS <= 200 MiB", rssText, !ours.stalled && ours.peakRss <= 200 * MiB);
-  report.note(`${fmt((blocks * gen.blockBytes) / MiB, 0)} MiB body, ${lines.toLocaleString("en-US")} properties of 100 bytes, one request`);
-  report.raw = { settings: { sizeMiB, lines }, ours: { ...ours, stalled: undefined, body: ours.body.slice(0, 300) }, ref };
+  report.note(
+    `${fmt((blocks * gen.blockBytes) / MiB, 0)} MiB body, ${lines.toLocaleString("en-US")} properties of 100 bytes, one request`,
+  );
+  report.raw = {
+    settings: { sizeMiB, lines },
+    ours: { ...ours, stalled: undefined, body: ours.body.slice(0, 300) },
+    ref,
+  };
   return report;
 }

@@ -4,8 +4,9 @@
 // Success: stream-db req/s >= 50% of the POST reference's req/s. Also reported: p50/p99
 // latency, server CPU ms per 1,000 requests, peak RSS.
 // Knobs: BENCH_DURATION (s, 10), BENCH_CONNECTIONS (50), BENCH_VERSIONS (100), BENCH_WARMUP (s, 1).
-import { knob } from "../lib/env.mjs";
+
 import { measureAppends, streamDbPaths } from "../lib/appends.mjs";
+import { knob } from "../lib/env.mjs";
 import { Report } from "../lib/report.mjs";
 import { withServer } from "../lib/scenario.mjs";
 import { startReference, startStreamDb } from "../lib/servers.mjs";
