@@ -36,7 +36,7 @@ export async function run(ctx) {
   const connections = knob("BENCH_CONNECTIONS", 50);
   const versions = knob("BENCH_VERSIONS", 100);
   const warmupS = knob("BENCH_WARMUP", 1);
-  const fo = { ...fanoutSettings(), durationMs: durationS * 1000, drainMs: 15_000 };
+  const fo = { ...fanoutSettings(), durationMs: durationS * 1000, drainMs: 10_000 };
   const report = new Report(
     name,
     "stream-db --fsync batch: req/s >= 10x durable-streams file-backed and >= 1.5x in-memory; p99 delivery <= 1/2 of its",
