@@ -19,8 +19,10 @@ export function tempDir(label) {
   return dir;
 }
 
+const RM = { recursive: true, force: true, maxRetries: 5, retryDelay: 100 };
+
 export function removeDir(dir) {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, RM);
   dirs.delete(dir);
 }
 
@@ -32,7 +34,13 @@ export function cleanupAll() {
     } catch {}
   }
   children.clear();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) {
+    try {
+      rmSync(dir, RM); // retried: a process killed a moment ago may still be writing into it
+    } catch (err) {
+      console.error(`could not remove ${dir}: ${err.message}`);
+    }
+  }
   dirs.clear();
 }
 
