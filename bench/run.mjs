@@ -42,8 +42,14 @@ function machine() {
   try {
     nproc = Number(execFileSync("nproc", { encoding: "utf8" }).trim());
   } catch {}
-  return { nproc, cpu, node: process.version, platform: `${process.platform} ${process.arch}` };
+  let commit = "unknown";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {}
+  return { nproc, cpu, node: process.version, platform: `${process.platform} ${process.arch}`, commit };
 }
+
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 async function main() {
   const wanted = process.argv.slice(2);
@@ -59,7 +65,8 @@ async function main() {
   const selected = wanted.length ? SCENARIOS.filter((s) => wanted.includes(s.name)) : SCENARIOS;
   const limitS = knob("BENCH_SCENARIO_TIMEOUT", 600);
   const info = machine();
-  console.log(`stream-db bench: ${info.nproc} cores, ${info.cpu}, Node ${info.node}`);
+  console.log(`stream-db bench: ${info.nproc} cores, ${info.cpu}, Node ${info.node}, commit ${info.commit}`);
+  console.log(`load average before: ${loadavg()}`);
   console.log(`scenarios: ${selected.map((s) => s.name).join(", ")}`);
   const ctx = { results: {} };
   const out = { startedAt: new Date().toISOString(), machine: info, argv: process.argv.slice(2), scenarios: {} };
@@ -82,7 +89,8 @@ async function main() {
       console.log(`\n== ${scenario.name} ==\n  FAILED: ${err.stack ?? err}`);
       out.scenarios[scenario.name] = { scenario: scenario.name, error: String(err.stack ?? err) };
     }
-    console.log(`   (${scenario.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(`   (${scenario.name}: ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${loadavg()})`);
+    if (out.scenarios[scenario.name]) out.scenarios[scenario.name].loadavgAfter = loadavg();
     await sleep(500);
   }
   out.knobs = knobsUsed;
