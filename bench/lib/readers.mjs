@@ -8,17 +8,24 @@ import { sleep } from "./stats.mjs";
 
 function nextMessage(child, type, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off("message", onMsg);
-      reject(new Error(`reader process ${child.pid}: no "${type}" within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMsg = (msg) => {
-      if (msg.type !== type) return;
+    const stop = (err, msg) => {
       clearTimeout(timer);
       child.off("message", onMsg);
-      resolve(msg);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(msg);
     };
+    const timer = setTimeout(
+      () => stop(new Error(`reader process ${child.pid}: no "${type}" within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onMsg = (msg) => {
+      if (msg.type === type) stop(null, msg);
+    };
+    const onExit = (code, signal) =>
+      stop(new Error(`reader process ${child.pid} exited (${code ?? signal}) before "${type}"`));
     child.on("message", onMsg);
+    child.once("exit", onExit);
   });
 }
 
@@ -37,7 +44,7 @@ export async function startReaders({ procs = 1, count, ...options }) {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     children.push(child);
-    dones.push(nextMessage(child, "done", 24 * 3600_000).catch(() => {}));
+    dones.push(nextMessage(child, "done", 3600_000).catch(() => {}));
     child.send({ type: "start", count: n, ...options });
   }
   const group = {

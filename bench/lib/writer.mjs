@@ -102,3 +102,22 @@ export async function saturatingWriter({ origin, path, headers, loops, durationM
   await pool.destroy();
   return { ok, failed, statuses, startAt, endAt, sent: seq };
 }
+
+/** `count` POSTs of an unmarked property, `concurrency` at a time: wakes threads and JIT. */
+export async function warmup({ origin, path, headers, count = 200, concurrency = 8 }) {
+  const pool = new Pool(origin, { connections: concurrency, ...TIMEOUTS });
+  const body = '<property for="w"><string>warm-up</string></property>\n';
+  let next = 0;
+  let failed = 0;
+  const loop = async () => {
+    while (next < count) {
+      next++;
+      const res = await pool.request({ path, method: "POST", headers, body });
+      await res.body.text();
+      if (res.statusCode >= 300) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  await pool.destroy();
+  if (failed) throw new Error(`warm-up: ${failed} of ${count} POSTs to ${path} failed`);
+}
