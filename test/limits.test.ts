@@ -119,6 +119,26 @@ describe("limits", () => {
     req.destroy();
   });
 
+  it("a client that sends a whole body and hangs up at once frees its writer place", async () => {
+    const s = await start(["--max-writers", "4"]);
+    for (let i = 0; i < 8; i++) {
+      const body = prop("a", "string", String(i));
+      await rawExchange(s.url, (sock) => {
+        sock.end(
+          `POST /write-item-stream/gone${i}/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
+        sock.destroy();
+      });
+    }
+    let stats = await s.engine.stats();
+    for (let i = 0; i < 100 && stats.writers > 0; i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      stats = await s.engine.stats();
+    }
+    expect(stats.writers).toBe(0);
+    expect((await post(`${s.url}/write-item-stream/after/1`, prop("b", "string", "ok"))).status).toBe(200);
+  });
+
   it("rejects an attribute flood on the first unexpected attribute", async () => {
     const s = await start([]);
     const attrs = Array.from({ length: 10_000 }, (_, i) => `a${i}="x"`).join(" ");

@@ -274,6 +274,20 @@ second line </string>
     }
   });
 
+  it.each([1, 5])("takes one %i MB property, in one body or in small chunks", async (mb) => {
+    const item = fresh();
+    const value = "v".repeat(mb << 20);
+    const whole = await post(w(item), prop("big", "string", value));
+    expect(whole.status, whole.text).toBe(200);
+    const body = Buffer.from(prop("big2", "string", value));
+    const chunks = Array.from({ length: Math.ceil(body.length / 65536) }, (_, i) =>
+      body.subarray(i * 65536, (i + 1) * 65536),
+    );
+    const streamed = await postChunks(w(item), chunks);
+    expect(streamed.status, streamed.text).toBe(200);
+    expect(data(item)).toBe(`<item>\n${line("big", "string", value)}${line("big2", "string", value)}`);
+  });
+
   it("answers 404 for unknown routes and 405 for wrong methods", async () => {
     const a = await get(`${s.url}/nope`);
     expect(a.status).toBe(404);

@@ -127,8 +127,15 @@ export class Writer extends EventEmitter {
     this.maybeSettle();
   }
 
+  /**
+   * Pause the source past this. While one large property is arriving (a big remainder),
+   * the pending bytes must be allowed to grow as large as the remainder, or kick() would
+   * wait for bytes the paused source can never send.
+   */
   private overloaded(): boolean {
-    return this.pendingBytes + this.remainder.length > HIGH_WATER || this.appendBytesInFlight > APPEND_HIGH_WATER;
+    return (
+      this.pendingBytes > Math.max(HIGH_WATER, this.remainder.length) || this.appendBytesInFlight > APPEND_HIGH_WATER
+    );
   }
 
   /**

@@ -42,11 +42,13 @@ export async function handleWrite(
   });
   writer.on("drain", () => req.resume());
   req.on("end", () => writer.finish(seal));
+  // A request destroyed before its body was read to the end ('end' will never come):
+  // the client went away, possibly after sending everything, possibly while the version
+  // was being opened (then 'close' has fired already).
   req.on("close", () => {
-    if (!req.complete) writer.abort();
+    if (!req.readableEnded) writer.abort();
   });
-  // The client may have gone while the version was being opened; 'close' has fired then.
-  if (req.destroyed && !req.complete) writer.abort();
+  if (req.destroyed && !req.readableEnded) writer.abort();
 
   let outcome: WriteResult | WriteFailure;
   try {
