@@ -16,6 +16,18 @@ afterAll(async () => {
   await s.stop();
 });
 
+/** The number of feeds once it has stopped changing (readers closed by earlier tests). */
+async function settledFeeds(): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 100; i++) {
+    const now = (await s.engine.stats()).feeds;
+    if (now === last) return now;
+    last = now;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return last;
+}
+
 /** Writes `count` properties and seals; returns the full data file text. */
 async function sealedVersion(item: string, count: number): Promise<string> {
   let body = "";
@@ -106,6 +118,38 @@ describe("GET /read-item-stream", () => {
     await post(w(item), "");
     expect(await waiting.status).toBe(416);
     expect((await s.engine.stats()).feeds).toBe(before);
+  });
+
+  it("live and ?follow=false readers waiting for the same version both get it", async () => {
+    const pairs = Array.from({ length: 60 }, () => {
+      const item = fresh();
+      return { item, live: liveRead(r(item)), snap: liveRead(r(item, 1, "?follow=false")) };
+    });
+    await new Promise((res) => setTimeout(res, 50));
+    await Promise.all(pairs.map((p) => post(w(p.item), prop("a", "string", "x"))));
+    for (const p of pairs) {
+      expect(await p.snap.status).toBe(200);
+      expect(await p.live.status).toBe(200);
+      await p.live.until((t) => t.includes("</property>"));
+      p.live.close();
+    }
+  });
+
+  it("readers of versions that can never exist leave no feed behind, under load", async () => {
+    const before = await settledFeeds();
+    for (let round = 0; round < 5; round++) {
+      const items = Array.from({ length: 40 }, () => fresh());
+      const waiting = items.map((item) => liveRead(r(item, 2)));
+      await Promise.all(items.map((item) => post(w(item, 3), "")));
+      for (const x of waiting) expect(await x.status).toBe(404);
+      // Slots are reused at once: live readers of new versions must still work.
+      const item = fresh();
+      const live = liveRead(r(item));
+      await post(w(item), prop("p", "string", "y"));
+      await live.until((t) => t.includes("</property>"));
+      live.close();
+    }
+    expect(await settledFeeds()).toBe(before);
   });
 
   it("rejects a malformed ?offset with 400", async () => {

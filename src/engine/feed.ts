@@ -23,6 +23,7 @@ export class Feed implements ReaderSource {
   private opening: Promise<FileHandle> | null = null;
   private lastWord: bigint | null = null;
   private closed = false;
+  private holds = 0;
 
   constructor(
     private readonly lengths: BigInt64Array,
@@ -33,7 +34,28 @@ export class Feed implements ReaderSource {
     private readonly onIdle: (feed: Feed) => void,
   ) {
     this.handed = initial.kind === "open" || initial.kind === "sealed" ? initial.length : 0;
+  }
+
+  /** Starts the watch loop; call once the feed is registered (it may close at once). */
+  start(): void {
     void this.watch();
+  }
+
+  /**
+   * Keeps the feed open while a reader is being set up (waiting for the version, opening
+   * the file, writing headers), before it is attached or has given up.
+   */
+  hold(): void {
+    this.holds++;
+  }
+
+  unhold(): void {
+    this.holds--;
+    this.closeIfIdle();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   state(): SlotState {
@@ -184,7 +206,7 @@ export class Feed implements ReaderSource {
   }
 
   closeIfIdle(): void {
-    if (this.closed || this.all.size > 0 || this.existWaiters.size > 0) return;
+    if (this.closed || this.all.size > 0 || this.existWaiters.size > 0 || this.holds > 0) return;
     this.closed = true;
     // Wake our own waitAsync so the loop sees `closed` now rather than at the next poll.
     Atomics.notify(this.lengths, this.slot);

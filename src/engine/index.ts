@@ -179,19 +179,18 @@ export class Engine {
         return await this.snapshot(path, reply.length, true, opts, release);
       }
       const feed = this.feedFor(lengths, reply.slot, path);
-      const state = await feed.whenExists(opts.signal);
-      if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
-      const sealed = state.kind === "sealed";
-      if (sealed || !opts.follow) {
-        // The feed was only needed to wait; a fixed range reads on its own handle.
-        try {
-          return await this.snapshot(path, state.length, sealed, opts, release);
-        } finally {
-          feed.closeIfIdle();
-        }
+      feed.hold();
+      try {
+        const state = await feed.whenExists(opts.signal);
+        if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
+        const sealed = state.kind === "sealed";
+        // A fixed range reads on its own handle; the feed was only needed to wait.
+        if (sealed || !opts.follow) return await this.snapshot(path, state.length, sealed, opts, release);
+        await feed.ensureFile();
+        return this.liveSession(feed, state.length, opts, release);
+      } finally {
+        feed.unhold();
       }
-      await feed.ensureFile();
-      return this.liveSession(feed, state.length, opts, release);
     } catch (err) {
       release();
       throw err;
@@ -256,11 +255,12 @@ export class Engine {
 
   private feedFor(lengths: BigInt64Array, slot: number, path: string): Feed {
     let feed = this.feeds.get(slot);
-    if (!feed) {
+    if (!feed || feed.isClosed) {
       feed = new Feed(lengths, slot, path, decodeSlot(Atomics.load(lengths, slot)), (f) => {
         if (this.feeds.get(slot) === f) this.feeds.delete(slot);
       });
       this.feeds.set(slot, feed);
+      feed.start();
     }
     return feed;
   }
