@@ -44,10 +44,7 @@ export class MetaKeeper {
 
   /** Replaces the version's .meta now, whole (seal, eviction, repair, shutdown). */
   write(v: Version): void {
-    if (this.job?.version === v) {
-      this.job.writer.abort();
-      this.job = null;
-    }
+    if (this.job?.version === v) this.abandonJob();
     v.metaDirty = false;
     try {
       this.run(() => new MetaWriter(this.dataDir, v, this.durable).finish(), v);
@@ -58,11 +55,23 @@ export class MetaKeeper {
     }
   }
 
+  /** Writes the version's .meta now if it is behind or half-written (before unloading it). */
+  flush(v: Version): void {
+    if (v.metaDirty || this.job?.version === v) this.write(v);
+  }
+
+  /** Drops the slice-by-slice write in progress; its version is dirty again. */
+  private abandonJob(): void {
+    if (!this.job) return;
+    this.job.writer.abort();
+    this.job.version.metaDirty = true;
+    this.job = null;
+  }
+
   /** Writes every dirty .meta now and stops the timer's rounds (shutdown). */
   stop(): void {
     this.stopped = true;
-    this.job?.writer.abort();
-    this.job = null;
+    this.abandonJob();
     for (const v of this.loaded()) if (v.metaDirty && v.committed > 0) this.write(v);
   }
 
@@ -129,7 +138,21 @@ export class MetaKeeper {
           return;
         }
         v.metaDirty = false;
-        this.job = { version: v, writer: new MetaWriter(this.dataDir, v, this.durable), started: performance.now() };
+        let writer: MetaWriter | undefined;
+        try {
+          // Opening the old file can already show it is unreadable: then it is rebuilt.
+          this.run(() => {
+            writer = new MetaWriter(this.dataDir, v, this.durable);
+          }, v);
+        } catch (err) {
+          v.metaDirty = true;
+          console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+        }
+        if (!writer) {
+          setImmediate(next);
+          return;
+        }
+        this.job = { version: v, writer, started: performance.now() };
       }
       const job = this.job;
       try {

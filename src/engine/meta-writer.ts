@@ -40,7 +40,12 @@ export class MetaWriter {
     this.total = v.metaCount + v.index.count;
     this.old = v.metaCount > 0 ? new OldMeta(metaPath(dataDir, v.key)) : null;
     this.tmp = `${metaPath(dataDir, v.key)}.tmp`;
-    this.fd = openSync(this.tmp, "w");
+    try {
+      this.fd = openSync(this.tmp, "w");
+    } catch (err) {
+      this.old?.close();
+      throw err;
+    }
     this.parts = this.produce();
   }
 
@@ -160,7 +165,10 @@ class OldMeta {
     }
     this.fill(8192);
     const start = this.buf.indexOf(PROPERTIES_KEY);
-    if (start < 0) throw new MetaCorrupt(`${path} has no properties`);
+    if (start < 0) {
+      this.close();
+      throw new MetaCorrupt(`${path} has no properties`);
+    }
     this.at = start + PROPERTIES_KEY.length;
   }
 

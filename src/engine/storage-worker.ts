@@ -375,7 +375,7 @@ class Storage {
   }
 
   private unload(v: Version): void {
-    if (v.metaDirty) this.metas.write(v);
+    this.metas.flush(v);
     if (v.fd >= 0) closeSync(v.fd);
     v.fd = -1;
     this.versions.delete(v.key);
