@@ -22,6 +22,7 @@ async function postAll(server, { body, count, concurrency, stallMs }) {
   const times = [];
   let next = 0;
   let stalled = null;
+  let firstError = null;
   const meter = new ProcMeter(server.pid).start();
   const t0 = performance.now();
   const loop = async () => {
@@ -37,7 +38,8 @@ async function postAll(server, { body, count, concurrency, stallMs }) {
           body,
           signal,
         });
-        await res.body.text();
+        const text = await res.body.text();
+        if (res.statusCode !== 200) firstError ??= `${res.statusCode} ${text.slice(0, 300)}`;
         times.push(performance.now() - t);
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
       } catch (err) {
@@ -50,9 +52,9 @@ async function postAll(server, { body, count, concurrency, stallMs }) {
   const ms = performance.now() - t0;
   const usage = meter.stop();
   await pool.destroy();
-  const bytes = body.length * times.length;
+  const bytes = body.length * (statuses[200] ?? 0); // only what was accepted counts
   const mbps = stalled ? Number.NaN : bytes / 1e6 / (ms / 1000);
-  return { ms, bytes, mbps, statuses, stalled, perPost: summarize(times), ...usage };
+  return { ms, bytes, mbps, statuses, stalled, firstError, perPost: summarize(times), ...usage };
 }
 
 export async function run() {
@@ -80,6 +82,7 @@ export async function run() {
   report.row(row(fmtRatio(ours.mbps / ref.mbps), "stream-db --fsync batch", ours));
   report.row(row("1.00x (ref)", "node:http POST reference", ref));
   const allOk = ours.statuses[200] === count;
+  if (ours.firstError) report.note(`stream-db answered not 200: ${ours.firstError}`);
   if (ours.stalled) {
     report.note(
       `stream-db STALLED on POST #${ours.stalled.post + 1} of ${count}: no answer within ${stallMs / 1000} s ` +
