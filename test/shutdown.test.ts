@@ -1,7 +1,7 @@
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { liveRead, openPost, post, prop } from "./helpers/http.js";
-import { spawnServer, tempDir } from "./helpers/server.js";
+import { spawnServer, startTestServer, tempDir } from "./helpers/server.js";
 
 describe("shutdown", () => {
   it("SIGTERM ends an open write with what it committed, ends readers cleanly, exits 0", async () => {
@@ -45,5 +45,22 @@ describe("shutdown", () => {
     for (let i = 0; i < 100 && ended < 2000; i++) await new Promise((r) => setTimeout(r, 20));
     expect(ended).toBe(2000);
     for (const sock of sockets) sock.destroy();
+  });
+
+  it("ends live readers at a property boundary even in the middle of a large commit", async () => {
+    const s = await startTestServer();
+    await post(`${s.url}/write-item-stream/bulk/1`, "");
+    const reader = liveRead(`${s.url}/read-item-stream/bulk/1`);
+    await reader.status;
+    // One slice of ~10 MB: committed in one step, handed to readers in 1 MiB pieces.
+    const writer = await s.engine.openWriter("bulk", 1);
+    writer.push(
+      Buffer.from(Array.from({ length: 60_000 }, (_, i) => prop(`p${i % 5}`, "string", `${i}`.repeat(30))).join("")),
+    );
+    await writer.finish(false);
+    await s.close();
+    const text = await reader.done;
+    expect(text.length).toBeGreaterThan(1 << 20);
+    expect(text.endsWith("</property>\n")).toBe(true);
   });
 });

@@ -153,8 +153,16 @@ export class Feed implements ReaderSource {
   endAll(): void {
     for (const w of this.existWaiters) w.reject(new EngineError("shutting_down", "the server is shutting down"));
     this.existWaiters.clear();
-    this.final = this.handed;
-    for (const r of this.live) r.sealedAt(this.handed);
+    // The committed length is always a property boundary; `handed` may not be (it moves
+    // in chunks of up to 1 MiB), so readers run on to the committed end, then stop.
+    const now = this.lastWord === null ? null : decodeSlot(this.lastWord);
+    this.final =
+      now && (now.kind === "open" || now.kind === "sealed") ? Math.max(now.length, this.handed) : this.handed;
+    this.endLiveAtFinal();
+  }
+
+  private endLiveAtFinal(): void {
+    if (this.final >= 0 && this.handed >= this.final) for (const r of this.live) r.sealedAt(this.final);
   }
 
   // --- the watch loop -------------------------------------------------------------
@@ -199,10 +207,8 @@ export class Feed implements ReaderSource {
       this.handed = at + bytesRead;
       for (const r of this.live) r.deliver(chunk, at);
     }
-    if (s.kind === "sealed" && this.handed >= s.length) {
-      this.final = s.length;
-      for (const r of this.live) r.sealedAt(s.length);
-    }
+    if (s.kind === "sealed" && this.handed >= s.length) this.final = s.length;
+    this.endLiveAtFinal();
   }
 
   closeIfIdle(): void {
