@@ -250,6 +250,17 @@ class Storage {
   }
 
   private create(itemId: string, version: number, key: string, group: Group): Version {
+    // The version this one supersedes, loaded first: a load that fails must fail before
+    // anything of the new version exists. A damaged one stays as it is, unsealed.
+    const previous = this.latest.get(itemId);
+    let older: Version | undefined;
+    if (previous !== undefined) {
+      try {
+        older = this.load(itemId, previous, versionKey(itemId, previous), group);
+      } catch (err) {
+        if (!(err instanceof EngineError && err.code === "version_damaged")) throw err;
+      }
+    }
     const fd = openSync(dataPath(dataDir, key), "wx+");
     try {
       writeSync(fd, ITEM_OPEN, 0);
@@ -269,11 +280,15 @@ class Storage {
     group.touched.add(v);
     group.createdFile = true;
 
-    const previous = this.latest.get(itemId);
     this.latest.set(itemId, version);
-    if (previous !== undefined) {
-      const older = this.load(itemId, previous, versionKey(itemId, previous), group);
-      if (older && !older.sealed) this.writeSeal(older, group, true);
+    if (older && !older.sealed) {
+      try {
+        this.writeSeal(older, group, true);
+      } catch (err) {
+        // It takes no more writes either way; start-up repair writes its </item>.
+        older.superseded = true;
+        console.error(`stream-db: could not seal ${older.key}: ${(err as Error).message}`);
+      }
     }
     const waiters = this.waiting.get(itemId);
     if (waiters) {
@@ -365,7 +380,11 @@ class Storage {
       return;
     }
     const parsed = parseVersionKey(key);
-    if (parsed) this.waiting.get(parsed.itemId)?.delete(key);
+    const waiters = parsed && this.waiting.get(parsed.itemId);
+    if (waiters) {
+      waiters.delete(key);
+      if (waiters.size === 0) this.waiting.delete((parsed as { itemId: string }).itemId);
+    }
   }
 
   /** A sealed version leaves memory once nobody holds it and its last write is synced. */
@@ -530,17 +549,20 @@ class Storage {
     if (group.closeId >= 0) this.close(group.closeId);
   }
 
+  /**
+   * After a failed sync: cut the file back to what was committed (a version created in
+   * this group keeps its header, or its next append would land at byte 0). A version that
+   * failed to seal because a newer one superseded it still takes no writes.
+   */
   private rollback(v: Version): void {
+    const keep = Math.max(v.committed, ITEM_OPEN.length);
     try {
-      ftruncateSync(v.fd, v.committed);
+      ftruncateSync(v.fd, keep);
     } catch {
       // Start-up repair cuts whatever stays past the last whole line.
     }
-    v.size = v.committed;
-    if (v.sealed) {
-      v.sealed = false;
-      v.superseded = false;
-    }
+    v.size = keep;
+    if (v.sealed && !v.superseded) v.sealed = false;
   }
 
   // --- metadata and shutdown ------------------------------------------------------
