@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { EngineError, WriteFailure, type WriteResult } from "../engine/index.js";
+import { EngineError, WriteFailure, type WriteResult, type Writer } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { sendError, sendJson } from "./error-status.js";
 import { HttpError } from "./errors.js";
@@ -28,9 +28,18 @@ export async function handleWrite(
       `${ctx.config.maxWriters} write requests are open (--max-writers); retry shortly`,
     );
   }
-  const writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset });
-  const interrupt = () => writer.interrupt(new EngineError("shutting_down", "the server is shutting down"));
+  // The place is taken before the first await, so a burst cannot overshoot the limit.
+  let stop = () => {};
+  const interrupt = () => stop();
   ctx.activeWrites.add(interrupt);
+  let writer: Writer;
+  try {
+    writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset });
+  } catch (err) {
+    ctx.activeWrites.delete(interrupt);
+    throw err;
+  }
+  stop = () => writer.interrupt(new EngineError("shutting_down", "the server is shutting down"));
   // Bodies may legitimately stream slowly, so the limit is on silence, not on duration.
   const idleMs = ctx.config.bodyIdleTimeoutMs;
   const idle = setTimeout(() => {
