@@ -20,7 +20,9 @@ export function typeCode(name: string): TypeCode | -1 {
 
 const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// No nested quantifiers: the value may be tens of megabytes, and a backtracking group
+// over it overflows the regex engine's stack. Length and padding are checked apart.
+const BASE64 = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]=|==)?$/;
 // XML whitespace only: base64 "whitespace inside is ignored" means the XML kind.
 const XML_SPACE = /[ \t\r\n]+/g;
 const NEEDS_ESCAPE = /[&<>"\r\n]/;
@@ -74,7 +76,7 @@ export function canonicalValue(type: PropertyType, raw: string, name: string): s
   if (type === "string") return raw;
   if (type === "binary") {
     const b64 = raw.replace(XML_SPACE, "");
-    if (!BASE64.test(b64)) throw invalid(type, name, "expected standard base64 with padding");
+    if (b64.length % 4 !== 0 || !BASE64.test(b64)) throw invalid(type, name, "expected standard base64 with padding");
     return b64;
   }
   const v = trimXml(raw);

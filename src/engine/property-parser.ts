@@ -89,6 +89,10 @@ const MAX_FOR_LENGTH = 1024;
 const SIMPLE =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
   /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(string|number|boolean|datetime|binary)>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)<\/\2>[ \t\r\n]*<\/property>/y;
+/** SIMPLE up to its value, cut anywhere in the value or the closing tag's name. */
+const PARTIAL =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
+  /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(?:string|number|boolean|datetime|binary)>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*(?:<\/?[a-z]*)?)$/y;
 const ITEM_PREFIX = "<item>";
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
@@ -157,7 +161,12 @@ class SliceParser {
         start = this.prolog();
         if (start < 0) return this.output();
       }
-      if (!this.input.slowOnly) start = this.fastPath(start);
+      if (!this.input.slowOnly) {
+        start = this.fastPath(start);
+        // A plain property still arriving (a large value, or one cut by the slice end)
+        // waits for the rest; saxes would only parse it again next time, and slowly.
+        if (!final && !badUtf8 && this.phase !== Phase.Done && this.isPlainPartial(start)) return this.output();
+      }
       this.parseContent(start, final && !badUtf8);
       if (badUtf8) this.fail("invalid_xml", "the body is not valid UTF-8", this.text.length);
     } catch (err) {
@@ -381,6 +390,18 @@ class SliceParser {
       this.markCut(at);
     }
     return at;
+  }
+
+  /**
+   * True when text[from..] is the beginning of a plain property, cut short, in which
+   * saxes too would find nothing to report yet (so deferring it changes no outcome).
+   */
+  private isPlainPartial(from: number): boolean {
+    PARTIAL.lastIndex = from;
+    const m = PARTIAL.exec(this.text);
+    if (!m) return false;
+    const [, name, tail] = m;
+    return name.length > 0 && name.length <= MAX_FOR_LENGTH && !tail.includes("]]>");
   }
 
   private onText(t: string, cdata = false): void {
