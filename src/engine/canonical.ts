@@ -25,6 +25,7 @@ const DATETIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Z
 const BASE64 = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]=|==)?$/;
 // XML whitespace only: base64 "whitespace inside is ignored" means the XML kind.
 const XML_SPACE = /[ \t\r\n]+/g;
+const HAS_XML_SPACE = /[ \t\r\n]/;
 const NEEDS_ESCAPE = /[&<>"\r\n]/;
 const ESCAPED = /[&<>"\r\n]/g;
 const ESCAPES: Record<string, string> = {
@@ -75,7 +76,7 @@ function checkDatetime(v: string, name: string): void {
 export function canonicalValue(type: PropertyType, raw: string, name: string): string {
   if (type === "string") return raw;
   if (type === "binary") {
-    const b64 = raw.replace(XML_SPACE, "");
+    const b64 = HAS_XML_SPACE.test(raw) ? raw.replace(XML_SPACE, "") : raw;
     if (b64.length % 4 !== 0 || !BASE64.test(b64)) throw invalid(type, name, "expected standard base64 with padding");
     return b64;
   }
@@ -95,6 +96,8 @@ export function canonicalValue(type: PropertyType, raw: string, name: string): s
   }
 }
 
+/** `value` is canonicalValue's result: only a string can hold characters to escape. */
 export function canonicalLine(name: string, type: PropertyType, value: string): string {
-  return `<property for="${escapeXml(name)}"><${type}>${escapeXml(value)}</${type}></property>\n`;
+  const text = type === "string" ? escapeXml(value) : value;
+  return `<property for="${escapeXml(name)}"><${type}>${text}</${type}></property>\n`;
 }

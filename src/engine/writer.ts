@@ -92,6 +92,7 @@ export class Writer extends EventEmitter {
     this.pendingBytes += chunk.length;
     this.pendingHasGt ||= chunk.includes(0x3e);
     this.pendingEndsWithTag = endsWithTagClose(chunk);
+    if (!this.pendingHasGt) this.checkRemainder();
     this.kick();
     if (!this.overloaded()) return true;
     // The caller pauses now; it must hear 'drain' as soon as there is room again.
@@ -148,12 +149,19 @@ export class Writer extends EventEmitter {
     if (this.parsing || this.error || this.finalParsed || this.aborted) return;
     if (!this.ended) {
       if (this.pendingBytes === 0) return;
+      // No '>' since the last parse: no property can have completed, so parsing would
+      // find nothing new. The bytes are only folded into the remainder when the source
+      // must pause, to keep memory in one piece.
       const worth =
         this.remainder.length === 0 ||
-        (this.pendingHasGt && this.remainder.length < SMALL_REMAINDER) ||
-        this.pendingEndsWithTag ||
-        this.pendingBytes >= this.remainder.length;
-      if (!worth) return;
+        (this.pendingHasGt &&
+          (this.remainder.length < SMALL_REMAINDER ||
+            this.pendingEndsWithTag ||
+            this.pendingBytes >= this.remainder.length));
+      if (!worth) {
+        if (this.overloaded()) this.foldPending();
+        return;
+      }
     }
     this.pendingHasGt = false;
     this.pendingEndsWithTag = false;
@@ -192,12 +200,38 @@ export class Writer extends EventEmitter {
       return;
     }
     if (final) this.finalParsed = true;
+    this.checkRemainder();
+  }
+
+  /**
+   * Unparsed bytes that do not complete a property. The raw element may exceed its
+   * canonical size by its tags and by whitespace inside base64; past that allowance it
+   * cannot fit, so stop buffering it now.
+   */
+  private checkRemainder(): void {
     const limit = this.deps.maxPropertyBytes;
-    // The raw element may exceed its canonical size by its tags and by whitespace inside
-    // base64; past that allowance it cannot fit, so stop buffering it now.
-    if (this.remainder.length > limit + (limit >> 3) + RAW_ALLOWANCE) {
+    if (this.remainder.length + this.pendingBytes > limit + (limit >> 3) + RAW_ALLOWANCE) {
       this.fail(new EngineError("property_too_large", `a property is larger than ${limit} bytes`));
+      this.maybeSettle();
     }
+  }
+
+  /** Moves the pending chunks into the remainder (one copy), freeing the source to send on. */
+  private foldPending(): void {
+    const merged = new Uint8Array(this.remainder.length + this.pendingBytes);
+    merged.set(this.remainder, 0);
+    let at = this.remainder.length;
+    for (const c of this.pending) {
+      merged.set(c, at);
+      at += c.length;
+    }
+    this.remainder = merged;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingEndsWithTag = false;
+    this.checkRemainder();
+    this.maybeDrain();
+    this.maybeSettle();
   }
 
   private appendSlice(out: ParseOutput): void {
