@@ -165,15 +165,7 @@ export class Writer extends EventEmitter {
     }
     this.pendingHasGt = false;
     this.pendingEndsWithTag = false;
-    const bytes = new Uint8Array(this.remainder.length + this.pendingBytes);
-    bytes.set(this.remainder, 0);
-    let at = this.remainder.length;
-    for (const c of this.pending) {
-      bytes.set(c, at);
-      at += c.length;
-    }
-    this.pending = [];
-    this.pendingBytes = 0;
+    const bytes = this.takeBuffered();
     const final = this.ended;
     this.parsing = true;
     this.deps.pool
@@ -216,18 +208,23 @@ export class Writer extends EventEmitter {
     }
   }
 
-  /** Moves the pending chunks into the remainder (one copy), freeing the source to send on. */
-  private foldPending(): void {
-    const merged = new Uint8Array(this.remainder.length + this.pendingBytes);
-    merged.set(this.remainder, 0);
+  /** The remainder and the pending chunks as one fresh array (never a pooled slab). */
+  private takeBuffered(): Uint8Array {
+    const bytes = new Uint8Array(this.remainder.length + this.pendingBytes);
+    bytes.set(this.remainder, 0);
     let at = this.remainder.length;
     for (const c of this.pending) {
-      merged.set(c, at);
+      bytes.set(c, at);
       at += c.length;
     }
-    this.remainder = merged;
     this.pending = [];
     this.pendingBytes = 0;
+    return bytes;
+  }
+
+  /** Moves the pending chunks into the remainder (one copy), freeing the source to send on. */
+  private foldPending(): void {
+    this.remainder = this.takeBuffered();
     this.pendingEndsWithTag = false;
     this.checkRemainder();
     this.maybeDrain();
