@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import type { ReadSession } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { HttpError } from "./errors.js";
@@ -61,10 +62,21 @@ export async function handleRead(
     return;
   }
   res.flushHeaders();
-  const stream = session.stream();
+  forward(session.stream(), res);
+}
+
+/**
+ * stream.pipe(res) with the few listeners this needs: an idle reader is mostly its
+ * listeners and closures, and there may be ten thousand of them.
+ */
+function forward(stream: Readable, res: ServerResponse): void {
+  stream.on("data", (chunk: Buffer) => {
+    if (!res.write(chunk)) stream.pause();
+  });
+  res.on("drain", () => stream.resume());
+  stream.on("end", () => res.end());
   stream.on("error", () => res.destroy());
   res.on("close", () => stream.destroy());
-  stream.pipe(res);
 }
 
 /** Counts the read against --max-readers and --max-readers-per-version; 503 past them. */
