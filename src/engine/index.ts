@@ -147,6 +147,11 @@ export class Engine {
       create: true,
       expectedOffset: opts.expectedOffset,
     });
+    if (this.closing) {
+      // Shutdown began while the open was in flight; it has already ended the writers it knew.
+      storage.release(reply.slot);
+      throw new EngineError("shutting_down", "the server is shutting down");
+    }
     this.writers++;
     const writer = new Writer(
       {
@@ -173,6 +178,9 @@ export class Engine {
     if (reply.slot < 0) throw notFound(itemId, version);
     const release = once(() => storage.release(reply.slot));
     try {
+      // Shutdown may have begun while the open was in flight: a feed made now would be
+      // one that shutdown never ended.
+      if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
       if (!reply.exists && !opts.wait) throw notFound(itemId, version);
       const path = dataPath(this.options.dataDir, versionKey(itemId, version));
       if (reply.exists && reply.sealed) {
