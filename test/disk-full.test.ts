@@ -16,6 +16,7 @@ function serverOnTinyDisk(dir: string): Promise<{ url: string; kill: () => void 
   const child = spawn("unshare", ["-rm", "sh", "-c", script, dir, process.execPath, join(ROOT, "dist/server.js")], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  process.once("exit", () => child.kill("SIGKILL"));
   let out = "";
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {

@@ -38,6 +38,12 @@ export interface ChildServer {
   dataDir: string;
 }
 
+/** Children still running when this test process ends (a failed test skips its kill). */
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
+
 /** `node dist/server.js` as a separate process; resolves once it prints its URL. */
 export function spawnServer(
   args: string[] = [],
@@ -48,6 +54,8 @@ export function spawnServer(
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   let out = "";
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
