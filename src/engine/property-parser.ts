@@ -109,7 +109,6 @@ interface OpenProperty {
   type: PropertyType | null;
   value: string;
   inValue: boolean;
-  valueElementClosed: boolean;
 }
 
 export function parseSlice(input: ParseInput): ParseOutput {
@@ -303,7 +302,7 @@ class SliceParser {
     if ((name as string).length > MAX_FOR_LENGTH) {
       this.reject("invalid_property", `the "for" attribute is longer than ${MAX_FOR_LENGTH} characters`);
     }
-    return { name: name as string, type: null, value: "", inValue: false, valueElementClosed: false };
+    return { name: name as string, type: null, value: "", inValue: false };
   }
 
   private closeTag(tag: SaxesTagPlain): void {
@@ -311,7 +310,6 @@ class SliceParser {
     const prop = this.prop;
     if (prop?.inValue) {
       prop.inValue = false;
-      prop.valueElementClosed = true;
       return;
     }
     if (prop) {

@@ -19,7 +19,6 @@ export class Version {
   /** Set when a newer version sealed this one: writers then get version_superseded. */
   superseded = false;
   slot = -1;
-  refs = 0;
   metaDirty = false;
   /** performance.now() before which the lag writer leaves this .meta alone. */
   metaDueAt = 0;
