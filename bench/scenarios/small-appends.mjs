@@ -38,22 +38,38 @@ export function appendRow(label, m, ref) {
   ];
 }
 
-export async function run() {
+/**
+ * stream-db (--fsync batch) against the POST reference under one autocannon load: the body
+ * of small-appends and hot-version, which differ only in the paths and the target.
+ */
+export async function compareAppends({ scenario, summary, paths, label, threshold, note, settings }) {
   const durationS = knob("BENCH_DURATION", 10);
   const connections = knob("BENCH_CONNECTIONS", 50);
-  const versions = knob("BENCH_VERSIONS", 100);
   const warmupS = knob("BENCH_WARMUP", 1);
-  const report = new Report(name, "stream-db --fsync batch req/s >= 50% of node:http POST reference");
-  const paths = streamDbPaths(versions);
+  const report = new Report(scenario, summary);
   const load = { connections, durationS, warmupS, paths };
   const ours = await withServer(report, startStreamDb({ fsync: "batch" }), (s) => measureAppends(s, load));
   const ref = await withServer(report, startReference("post"), (s) => measureAppends(s, load));
   report.table(APPEND_COLUMNS);
-  report.row(appendRow("stream-db --fsync batch", ours, ref));
+  report.row(appendRow(label, ours, ref));
   report.row(appendRow("node:http POST reference", ref));
   const r = ours.rps / ref.rps;
-  report.target("req/s >= 0.50x POST reference", fmtRatio(r), r >= 0.5);
-  report.note(`${connections} connections, ${durationS} s, ${versions} versions, ~60-byte property per POST`);
-  report.raw = { settings: { connections, durationS, versions }, ours, ref };
+  report.target(`req/s >= ${threshold.toFixed(2)}x POST reference`, fmtRatio(r), r >= threshold);
+  report.note(note(connections, durationS));
+  report.raw = { settings: { connections, durationS, ...settings }, ours, ref };
   return report;
+}
+
+export function run() {
+  const versions = knob("BENCH_VERSIONS", 100);
+  return compareAppends({
+    scenario: name,
+    summary: "stream-db --fsync batch req/s >= 50% of node:http POST reference",
+    paths: streamDbPaths(versions),
+    label: "stream-db --fsync batch",
+    threshold: 0.5,
+    note: (connections, durationS) =>
+      `${connections} connections, ${durationS} s, ${versions} versions, ~60-byte property per POST`,
+    settings: { versions },
+  });
 }
