@@ -52,7 +52,7 @@ describe("no leaks", () => {
     await sleep(200);
     const baseFds = fds();
     const base = await s.engine.stats();
-    expect(base).toMatchObject({ feeds: 0, readers: 0, writers: 0 });
+    expect(base).toMatchObject({ feeds: 0, readers: 0, writers: 0, storageWriters: 0 });
 
     for (let wave = 0; wave < 4; wave++) {
       const socks = await Promise.all(Array.from({ length: 2500 }, () => rawSocket(wave)));
@@ -79,7 +79,7 @@ describe("no leaks", () => {
 
     const after = await settle(
       () => s.engine.stats(),
-      (v) => v.feeds === 0 && v.readers === 0 && v.writers === 0 && v.slots === base.slots,
+      (v) => v.feeds === 0 && v.readers === 0 && v.writers === 0 && v.storageWriters === 0 && v.slots === base.slots,
     );
     expect(after).toEqual(base);
     const afterFds = await settle(

@@ -51,6 +51,8 @@ export interface EngineStats {
   slots: number;
   versions: number;
   writeHandles: number;
+  /** Write requests the storage worker is tracking (begun, not yet finished or dropped). */
+  storageWriters: number;
 }
 
 export interface ReadSession {
@@ -136,31 +138,19 @@ export class Engine {
     return { versions, repaired, damaged, ms };
   }
 
-  /** Opens a version for one write request (creating it on first write). */
+  /**
+   * Starts one write request. Nothing waits for the storage worker here: a refusal
+   * (sealed, superseded, X-Expected-Offset) arrives as the writer's result, and the
+   * version is created by the request's first commit.
+   */
   async openWriter(itemId: string, version: number, opts: WriteOptions = {}): Promise<Writer> {
     await this.assertOpen();
-    const storage = this.storage;
     parseItemId(itemId);
-    const reply = await storage.open({
-      itemId,
-      version: checkVersion(version),
-      create: true,
-      expectedOffset: opts.expectedOffset,
-    });
-    if (this.closing) {
-      // Shutdown began while the open was in flight; it has already ended the writers it knew.
-      storage.release(reply.slot);
-      throw new EngineError("shutting_down", "the server is shutting down");
-    }
-    this.writers++;
     const writer = new Writer(
-      {
-        pool: this.pool,
-        storage,
-        maxPropertyBytes: this.options.maxPropertyBytes,
-      },
-      reply.slot,
+      { pool: this.pool, storage: this.storage, maxPropertyBytes: this.options.maxPropertyBytes },
+      { itemId, version: checkVersion(version), expectedOffset: opts.expectedOffset },
     );
+    this.writers++;
     writer.result.then(
       () => this.writers--,
       () => this.writers--,
@@ -174,7 +164,7 @@ export class Engine {
     const storage = this.storage;
     const lengths = this.lengths;
     parseItemId(itemId);
-    const reply = await storage.open({ itemId, version: checkVersion(version), create: false });
+    const reply = await storage.open({ itemId, version: checkVersion(version) });
     if (reply.slot < 0) throw notFound(itemId, version);
     const release = once(() => storage.release(reply.slot));
     try {
@@ -289,6 +279,7 @@ export class Engine {
       slots: storage.slots,
       versions: storage.versions,
       writeHandles: storage.fds,
+      storageWriters: storage.writers,
     };
   }
 

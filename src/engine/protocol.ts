@@ -17,14 +17,27 @@ export interface StorageWorkerData {
   metaIntervalMs: number;
 }
 
-/** Take a slot for a version (creating the version when `create`). */
+/** A reader takes a slot for a version, existing or not. */
 export interface OpenRequest {
   type: "open";
   id: number;
   itemId: string;
   version: number;
-  /** Writers create the version; readers only watch it. */
-  create: boolean;
+}
+
+/**
+ * A write request starts. Its messages (begin, appends, finish or drop) are posted
+ * without waiting for one another: the worker handles them in order, so a small request
+ * is one trip to the worker and back. A refusal (sealed, superseded, X-Expected-Offset)
+ * is answered at once; so is every later message of a refused writer.
+ */
+export interface BeginRequest {
+  type: "begin";
+  id: number;
+  /** Chosen by the main thread; names the request in its later messages. */
+  writer: number;
+  itemId: string;
+  version: number;
   /** X-Expected-Offset: refuse unless the committed length is exactly this. */
   expectedOffset?: number;
 }
@@ -32,26 +45,31 @@ export interface OpenRequest {
 export interface AppendRequest {
   type: "append";
   id: number;
-  slot: number;
+  writer: number;
   /** Canonical property lines back to back (transferred, not copied). */
   bytes: Uint8Array;
   props: SliceProps;
 }
 
-export interface SealRequest {
-  type: "seal";
+/**
+ * The body is done and every property was sent: create the version if nothing did (an
+ * empty body creates it), seal it if asked, and forget the writer. The reply's `end` is
+ * the version's length before any seal.
+ */
+export interface FinishRequest {
+  type: "finish";
   id: number;
-  slot: number;
+  writer: number;
+  seal: boolean;
 }
 
-/** Make sure the version exists (an empty body creates it). */
-export interface TouchRequest {
-  type: "touch";
-  id: number;
-  slot: number;
+/** The request ended without finishing (an error, the client left): forget the writer. */
+export interface DropRequest {
+  type: "drop";
+  writer: number;
 }
 
-/** The main thread no longer needs this slot (its last reader or writer is done). */
+/** The main thread no longer needs this slot (its last reader is done). */
 export interface ReleaseRequest {
   type: "release";
   slot: number;
@@ -71,9 +89,10 @@ export interface StatsRequest {
 
 export type ToStorage =
   | OpenRequest
+  | BeginRequest
   | AppendRequest
-  | SealRequest
-  | TouchRequest
+  | FinishRequest
+  | DropRequest
   | ReleaseRequest
   | CloseRequest
   | StatsRequest;
@@ -90,6 +109,7 @@ export interface OpenReply {
   length: number;
 }
 
+/** The answer to begin, append and finish. */
 export interface DoneReply {
   id: number;
   ok: true;
@@ -106,10 +126,11 @@ export interface FailedReply {
 export interface StatsReply {
   id: number;
   ok: true;
-  /** Slots of the shared table lent out, versions held in memory, write handles open. */
+  /** Slots of the shared table lent out, versions held in memory, write handles open, writers. */
   slots: number;
   versions: number;
   fds: number;
+  writers: number;
 }
 
 export type Reply = OpenReply | DoneReply | FailedReply | StatsReply;

@@ -15,7 +15,15 @@ import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
 import { PropertyIndex } from "./property-index.js";
-import type { AppendRequest, FromStorage, OpenRequest, Reply, StorageWorkerData, ToStorage } from "./protocol.js";
+import type {
+  AppendRequest,
+  BeginRequest,
+  FromStorage,
+  OpenRequest,
+  Reply,
+  StorageWorkerData,
+  ToStorage,
+} from "./protocol.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
 import { cutTornTail, isConsistent, quickState } from "./startup-check.js";
@@ -46,6 +54,14 @@ const MAX_IDLE_VERSIONS = 1024;
 type Deferred = () => Reply;
 type VersionRef = { key: string; itemId: string; version: number };
 
+/** One write request, from its begin to its finish or drop. */
+interface WriterState extends VersionRef {
+  /** Its version, once loaded or created. */
+  target: Version | null;
+  /** The refusal or failure that ends it: every later message gets the same answer. */
+  error: unknown;
+}
+
 class Group {
   readonly touched = new Set<Version>();
   readonly failed = new Map<Version, Error>();
@@ -74,6 +90,7 @@ class Storage {
   private readonly existing = new Set<string>();
   private readonly versions = new Map<string, Version>();
   private readonly slots = new SlotTable();
+  private readonly writers = new Map<number, WriterState>();
   /** Slots lent to versions that do not exist yet, by item: readers waiting for them. */
   private readonly waiting = new Map<string, Map<string, number>>();
   /** Versions whose data file could not be repaired, with the reason. */
@@ -192,14 +209,18 @@ class Storage {
       case "open":
         this.guard(group, msg.id, () => this.open(msg, group));
         return;
+      case "begin":
+        this.guard(group, msg.id, () => this.begin(msg, group));
+        return;
       case "append":
-        this.guard(group, msg.id, () => this.append(msg, group));
+        this.guardWriter(group, msg.id, msg.writer, (w) => this.append(msg, w, group));
         return;
-      case "seal":
-        this.guard(group, msg.id, () => this.seal(msg.id, msg.slot, group));
+      case "finish":
+        this.guardWriter(group, msg.id, msg.writer, (w) => this.finish(msg.id, w, msg.seal, group));
+        this.endWriter(msg.writer);
         return;
-      case "touch":
-        this.guard(group, msg.id, () => this.touch(msg.id, msg.slot, group));
+      case "drop":
+        this.endWriter(msg.writer);
         return;
       case "release":
         this.release(msg.slot);
@@ -210,7 +231,14 @@ class Storage {
       case "stats": {
         let fds = 0;
         for (const v of this.versions.values()) if (v.fd >= 0) fds++;
-        const reply = { id: msg.id, ok: true as const, slots: this.slots.inUse, versions: this.versions.size, fds };
+        const reply = {
+          id: msg.id,
+          ok: true as const,
+          slots: this.slots.inUse,
+          versions: this.versions.size,
+          fds,
+          writers: this.writers.size,
+        };
         group.early.push(() => reply);
         return;
       }
@@ -228,6 +256,34 @@ class Storage {
     } catch (err) {
       const reply = failure(id, err);
       group.early.push(() => reply);
+    }
+  }
+
+  /**
+   * Runs a writer's message, or refuses it with the writer's first error: after a
+   * refusal or a failed append, nothing more of that request is written.
+   */
+  private guardWriter(group: Group, id: number, writer: number, fn: (w: WriterState) => void): void {
+    const w = this.writers.get(writer);
+    this.guard(group, id, () => {
+      if (!w) throw new EngineError("internal_error", `writer ${writer} is unknown`);
+      if (w.error) throw w.error;
+      try {
+        fn(w);
+      } catch (err) {
+        w.error = err;
+        throw err;
+      }
+    });
+  }
+
+  private endWriter(writer: number): void {
+    const w = this.writers.get(writer);
+    if (!w) return;
+    this.writers.delete(writer);
+    if (w.target) {
+      w.target.writers--;
+      this.evictIfSealed(w.target);
     }
   }
 
@@ -308,32 +364,12 @@ class Storage {
     return v;
   }
 
+  /** A reader's slot: the version's state now, or a wait for it to exist. */
   private open(msg: OpenRequest, group: Group): void {
-    const { itemId, version, create, id } = msg;
+    const { itemId, version, id } = msg;
     const key = versionKey(itemId, version);
     const newest = this.latest.get(itemId) ?? 0;
     const v = this.load(itemId, version, key, group);
-    if (create) {
-      if (newest > version) {
-        throw new EngineError(
-          "version_superseded",
-          `version ${newest} of item ${itemId} exists; ${version} takes no writes`,
-          v ? { offset: v.size } : {},
-        );
-      }
-      if (v?.sealed)
-        throw new EngineError("version_sealed", `version ${version} of item ${itemId} is sealed`, { offset: v.size });
-      const current = v ? v.size : 0;
-      if (msg.expectedOffset !== undefined && msg.expectedOffset !== current) {
-        throw new EngineError(
-          "offset_mismatch",
-          `X-Expected-Offset is ${msg.expectedOffset} but the version's length is ${current}`,
-          { offset: current },
-        );
-      }
-      // Creation waits for the first commit (versionAt), so a request rejected before
-      // it commits anything leaves no version behind and seals nothing.
-    }
     if (!v && newest > version) {
       group.early.push(() => ({ id, ok: true, slot: -1, exists: false, sealed: false, superseded: true, length: 0 }));
       return;
@@ -364,6 +400,51 @@ class Storage {
     }));
   }
 
+  /**
+   * A write request starts: refused now if the version takes no writes or its length is
+   * not X-Expected-Offset. Otherwise the version is created by the request's first
+   * commit, so a request rejected before it commits anything leaves no version behind
+   * and seals nothing.
+   */
+  private begin(msg: BeginRequest, group: Group): void {
+    const { itemId, version, id } = msg;
+    const key = versionKey(itemId, version);
+    const w: WriterState = { key, itemId, version, error: null, target: null };
+    this.writers.set(msg.writer, w);
+    try {
+      const newest = this.latest.get(itemId) ?? 0;
+      const v = this.load(itemId, version, key, group);
+      if (newest > version) {
+        throw new EngineError(
+          "version_superseded",
+          `version ${newest} of item ${itemId} exists; ${version} takes no writes`,
+          v ? { offset: v.size } : {},
+        );
+      }
+      if (v?.sealed)
+        throw new EngineError("version_sealed", `version ${version} of item ${itemId} is sealed`, { offset: v.size });
+      const current = v ? v.size : 0;
+      if (msg.expectedOffset !== undefined && msg.expectedOffset !== current) {
+        throw new EngineError(
+          "offset_mismatch",
+          `X-Expected-Offset is ${msg.expectedOffset} but the version's length is ${current}`,
+          { offset: current },
+        );
+      }
+      if (v) this.hold(w, v);
+    } catch (err) {
+      w.error = err;
+      throw err;
+    }
+    group.answers.push(() => ({ id, ok: true, end: 0 }));
+  }
+
+  /** The writer keeps its version loaded until it ends. */
+  private hold(w: WriterState, v: Version): void {
+    w.target = v;
+    v.writers++;
+  }
+
   private isSealedCommitted(v: Version): boolean {
     return v.sealed && v.committed === v.size;
   }
@@ -389,7 +470,7 @@ class Storage {
 
   /** A sealed version leaves memory once nobody holds it and its last write is synced. */
   private evictIfSealed(v: Version): void {
-    if (v.slot >= 0 || !v.sealed || v.committed !== v.size) return;
+    if (v.slot >= 0 || v.writers > 0 || !v.sealed || v.committed !== v.size) return;
     this.unload(v);
   }
 
@@ -403,9 +484,9 @@ class Storage {
   /** Sealed versions leave memory once nobody holds them; open ones past the cap do. */
   private evictIdle(): void {
     let idleOpen = 0;
-    for (const v of this.versions.values()) if (v.slot < 0 && !v.sealed) idleOpen++;
+    for (const v of this.versions.values()) if (v.slot < 0 && v.writers === 0 && !v.sealed) idleOpen++;
     for (const v of this.versions.values()) {
-      if (v.slot >= 0 || v.committed !== v.size) continue;
+      if (v.slot >= 0 || v.writers > 0 || v.committed !== v.size) continue;
       if (!v.sealed && idleOpen <= MAX_IDLE_VERSIONS) continue;
       if (!v.sealed) idleOpen--;
       this.unload(v);
@@ -414,21 +495,22 @@ class Storage {
 
   // --- writes ---------------------------------------------------------------------
 
-  /** The version a writer's slot stands for, created here on its first commit. */
-  private versionAt(slot: number, group: Group): Version {
-    const key = this.slots.keyAt(slot);
-    const name = key === undefined ? null : parseVersionKey(key);
-    if (key === undefined || !name) throw new EngineError("internal_error", `slot ${slot} holds no version`);
-    const v = this.load(name.itemId, name.version, key, group);
-    if (v) return v;
-    const newest = this.latest.get(name.itemId) ?? 0;
-    if (newest > name.version) {
-      throw new EngineError(
-        "version_superseded",
-        `version ${newest} of item ${name.itemId} exists; ${name.version} takes no writes`,
-      );
+  /** The version a writer writes to, created here by its first commit. */
+  private versionFor(w: WriterState, group: Group): Version {
+    if (w.target) return w.target;
+    let v = this.load(w.itemId, w.version, w.key, group);
+    if (!v) {
+      const newest = this.latest.get(w.itemId) ?? 0;
+      if (newest > w.version) {
+        throw new EngineError(
+          "version_superseded",
+          `version ${newest} of item ${w.itemId} exists; ${w.version} takes no writes`,
+        );
+      }
+      v = this.create(w.itemId, w.version, w.key, group);
     }
-    return this.create(name.itemId, name.version, key, group);
+    this.hold(w, v);
+    return v;
   }
 
   private writable(v: Version): void {
@@ -460,8 +542,8 @@ class Storage {
     v.size += bytes.length;
   }
 
-  private append(msg: AppendRequest, group: Group): void {
-    const v = this.versionAt(msg.slot, group);
+  private append(msg: AppendRequest, w: WriterState, group: Group): void {
+    const v = this.versionFor(w, group);
     if (crashItem !== undefined && v.itemId === crashItem) process.exit(70);
     this.writable(v);
     const start = v.size;
@@ -487,22 +569,17 @@ class Storage {
     group.touched.add(v);
   }
 
-  private seal(id: number, slot: number, group: Group): void {
-    const v = this.versionAt(slot, group);
-    if (v.superseded) this.writable(v);
-    if (!v.sealed) this.writeSeal(v, group, false);
+  /** Creates the version if nothing did (an empty body creates it), then seals it if asked. */
+  private finish(id: number, w: WriterState, seal: boolean, group: Group): void {
+    const v = this.versionFor(w, group);
+    const end = v.size;
+    if (seal) {
+      if (v.superseded) this.writable(v);
+      if (!v.sealed) this.writeSeal(v, group, false);
+    }
     group.answers.push(() => {
       const err = group.failed.get(v);
-      return err ? failure(id, err) : { id, ok: true, end: v.size };
-    });
-  }
-
-  /** A successful request that committed nothing still creates its version. */
-  private touch(id: number, slot: number, group: Group): void {
-    const v = this.versionAt(slot, group);
-    group.answers.push(() => {
-      const err = group.failed.get(v);
-      return err ? failure(id, err) : { id, ok: true, end: v.committed };
+      return err ? failure(id, err) : { id, ok: true, end };
     });
   }
 

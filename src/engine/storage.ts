@@ -21,6 +21,7 @@ type Request = ToStorage extends infer M ? (M extends { id: number } ? Omit<M, "
 export class StorageClient {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 1;
+  private nextWriter = 1;
   private dead: Error | null = null;
   private onReady!: { resolve: (m: ReadyMessage) => void; reject: (e: Error) => void };
   private onDied!: (e: Error) => void;
@@ -54,21 +55,30 @@ export class StorageClient {
     return this.request({ type: "open", ...req }) as Promise<OpenReply>;
   }
 
+  /** Names a new writer: begin, append, finish/drop of one request (see BeginRequest). */
+  newWriterId(): number {
+    return this.nextWriter++;
+  }
+
+  begin(req: Omit<Extract<ToStorage, { type: "begin" }>, "id" | "type">): Promise<DoneReply> {
+    return this.request({ type: "begin", ...req }) as Promise<DoneReply>;
+  }
+
   append(req: Omit<Extract<ToStorage, { type: "append" }>, "id" | "type">): Promise<DoneReply> {
     const transfer = [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)];
     return this.request({ type: "append", ...req }, transfer) as Promise<DoneReply>;
   }
 
-  seal(slot: number): Promise<DoneReply> {
-    return this.request({ type: "seal", slot }) as Promise<DoneReply>;
+  finish(writer: number, seal: boolean): Promise<DoneReply> {
+    return this.request({ type: "finish", writer, seal }) as Promise<DoneReply>;
+  }
+
+  drop(writer: number): void {
+    if (!this.dead) this.post({ type: "drop", writer });
   }
 
   stats(): Promise<StatsReply> {
     return this.request({ type: "stats" }) as Promise<StatsReply>;
-  }
-
-  touch(slot: number): Promise<DoneReply> {
-    return this.request({ type: "touch", slot }) as Promise<DoneReply>;
   }
 
   release(slot: number): void {

@@ -19,6 +19,8 @@ export class Version {
   /** Set when a newer version sealed this one: writers then get version_superseded. */
   superseded = false;
   slot = -1;
+  /** Write requests holding it loaded (begun, not yet finished or dropped). */
+  writers = 0;
   metaDirty = false;
   /** performance.now() before which the lag writer leaves this .meta alone. */
   metaDueAt = 0;

@@ -45,6 +45,13 @@ export interface WriterDeps {
   maxPropertyBytes: number;
 }
 
+/** The version a write request goes to, and its X-Expected-Offset. */
+export interface WriteTarget {
+  itemId: string;
+  version: number;
+  expectedOffset?: number;
+}
+
 export class Writer extends EventEmitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -56,21 +63,26 @@ export class Writer extends EventEmitter {
   private pendingEndsWithTag = false;
   private ended = false;
   private finalParsed = false;
-  private appendsInFlight = 0;
+  /** Storage requests (begin, appends, finish) not yet answered. */
+  private inFlight = 0;
   private appendBytesInFlight = 0;
+  /** undefined: finish not sent; null: sent, unanswered; a number: its answer. */
+  private finishEnd: number | null | undefined = undefined;
   private committed = 0;
   private lastEnd = -1;
   private error: DbError | null = null;
   private wantsDrain = false;
-  private settling = false;
+  private settled = false;
   private aborted = false;
   private sealOnFinish = false;
   private readonly done: Promise<WriteResult>;
   private settle!: { resolve: (r: WriteResult) => void; reject: (e: WriteFailure) => void };
 
+  private readonly id: number;
+
   constructor(
     private readonly deps: WriterDeps,
-    readonly slot: number,
+    target: WriteTarget,
   ) {
     super();
     this.done = new Promise((resolve, reject) => {
@@ -78,6 +90,8 @@ export class Writer extends EventEmitter {
     });
     // The caller awaits `finish()`; an abandoned writer must not raise unhandled rejections.
     this.done.catch(() => undefined);
+    this.id = deps.storage.newWriterId();
+    this.track(deps.storage.begin({ writer: this.id, ...target }));
   }
 
   /** Settles when the request is done: early on the first error, else after finish(). */
@@ -233,20 +247,26 @@ export class Writer extends EventEmitter {
 
   private appendSlice(out: ParseOutput): void {
     const size = out.out.length;
-    this.appendsInFlight++;
     this.appendBytesInFlight += size;
-    this.deps.storage
-      .append({ slot: this.slot, bytes: out.out, props: out.props })
-      .then(
-        (reply) => {
-          this.committed += out.props.count;
-          this.lastEnd = reply.end;
-        },
-        (err: EngineError) => this.fail(err),
-      )
-      .finally(() => {
-        this.appendsInFlight--;
+    this.track(
+      this.deps.storage.append({ writer: this.id, bytes: out.out, props: out.props }).then((reply) => {
+        this.committed += out.props.count;
+        this.lastEnd = reply.end;
+      }),
+      () => {
         this.appendBytesInFlight -= size;
+      },
+    );
+  }
+
+  /** Counts a storage request in flight; the writer settles only once none is. */
+  private track(request: Promise<unknown>, after?: () => void): void {
+    this.inFlight++;
+    request
+      .catch((err: EngineError) => this.fail(err))
+      .finally(() => {
+        this.inFlight--;
+        after?.();
         this.maybeDrain();
         this.maybeSettle();
       });
@@ -269,29 +289,33 @@ export class Writer extends EventEmitter {
     }
   }
 
+  /**
+   * The finish message goes as soon as the body is parsed, behind the appends still in
+   * flight (the worker keeps their order). The request settles once every message it
+   * sent is answered, so `committed` counts every append that did commit.
+   */
   private maybeSettle(): void {
-    if (this.settling || this.parsing || this.appendsInFlight > 0) return;
-    if (!this.error && !this.finalParsed && !this.aborted) return;
-    this.settling = true;
-    this.complete().then(this.settle.resolve, this.settle.reject);
-  }
-
-  private async complete(): Promise<WriteResult> {
-    try {
-      if (this.error) throw new WriteFailure(this.error, this.committed);
-      if (this.aborted)
-        throw new WriteFailure(new EngineError("internal_error", "the client disconnected"), this.committed);
-      try {
-        // `offset` never counts the seal's </item>: it is where this request's data ends.
-        const offset = this.lastEnd >= 0 ? this.lastEnd : (await this.deps.storage.touch(this.slot)).end;
-        if (this.sealOnFinish) await this.deps.storage.seal(this.slot);
-        return { committed: this.committed, offset, sealed: this.sealOnFinish };
-      } catch (err) {
-        throw new WriteFailure(err as EngineError, this.committed);
-      }
-    } finally {
-      this.deps.storage.release(this.slot);
+    if (this.settled || this.parsing) return;
+    const failed = this.error !== null || this.aborted;
+    if (!failed && this.finalParsed && this.finishEnd === undefined) {
+      this.finishEnd = null;
+      this.track(
+        this.deps.storage.finish(this.id, this.sealOnFinish).then((reply) => {
+          this.finishEnd = reply.end;
+        }),
+      );
     }
+    if (this.inFlight > 0 || (!failed && this.finishEnd === undefined)) return;
+    this.settled = true;
+    if (typeof this.finishEnd === "number") {
+      // `offset` never counts the seal's </item>: it is where this request's data ends.
+      const offset = this.lastEnd >= 0 ? this.lastEnd : this.finishEnd;
+      this.settle.resolve({ committed: this.committed, offset, sealed: this.sealOnFinish });
+      return;
+    }
+    if (this.finishEnd === undefined) this.deps.storage.drop(this.id);
+    const error = this.error ?? new EngineError("internal_error", "the client disconnected");
+    this.settle.reject(new WriteFailure(error, this.committed));
   }
 }
 
