@@ -13,7 +13,9 @@ describe("a worker that crashes", () => {
       const others = Array.from({ length: 20 }, (_, i) =>
         post(`${s.url}/write-item-stream/fine${i}/1`, prop("a", "string", "ok")),
       );
-      const bad = await post(`${s.url}/write-item-stream/doomed/1`, prop("a", "string", "KABOOM"));
+      // Large enough to be parsed in the pool: small bodies are parsed on the main thread.
+      const padding = `<!--${"x".repeat(64 << 10)}-->`;
+      const bad = await post(`${s.url}/write-item-stream/doomed/1`, padding + prop("a", "string", "KABOOM"));
       expect(bad.status).toBe(500);
       expect(bad.json()).toMatchObject({
         error: { code: "internal_error", request_id: bad.headers["x-request-id"] },

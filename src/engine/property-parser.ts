@@ -93,6 +93,7 @@ const SIMPLE =
 const PARTIAL =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
   /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(?:string|number|boolean|datetime|binary)>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*(?:<\/?[a-z]*)?)$/y;
+const BLANK = /[ \t\r\n]*$/y;
 const ITEM_PREFIX = "<item>";
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
@@ -166,6 +167,12 @@ class SliceParser {
         // waits for the rest; saxes would only parse it again next time, and slowly.
         if (!final && !badUtf8 && this.phase !== Phase.Done && this.isPlainPartial(start)) return this.output();
       }
+      if (!badUtf8 && this.phase !== Phase.Item && this.isBlank(start)) {
+        // Nothing but whitespace after the plain properties (a small request's usual
+        // body): no need to build a saxes parser to learn that.
+        if (final) this.markCut(this.text.length);
+        return this.output();
+      }
       this.parseContent(start, final && !badUtf8);
       if (badUtf8) this.fail("invalid_xml", "the body is not valid UTF-8", this.text.length);
     } catch (err) {
@@ -173,6 +180,11 @@ class SliceParser {
       this.error = err.error;
     }
     return this.output();
+  }
+
+  private isBlank(from: number): boolean {
+    BLANK.lastIndex = from;
+    return BLANK.test(this.text);
   }
 
   /**

@@ -104,12 +104,14 @@ export class StorageClient {
 
   /**
    * Messages posted in one turn of the event loop travel together: one postMessage and
-   * one wake-up of the storage worker for all the requests that turn served.
+   * one wake-up of the storage worker for all the requests that turn served. (A
+   * microtask would flush after each socket's callback, which is one message per
+   * request under load; setImmediate runs once the turn's I/O callbacks are done.)
    */
   private post(msg: ToStorage, transfer: ArrayBuffer[] = []): void {
     this.outbox.push(msg);
     for (const t of transfer) this.outboxTransfer.push(t);
-    if (this.outbox.length === 1) queueMicrotask(() => this.flush());
+    if (this.outbox.length === 1) setImmediate(() => this.flush());
   }
 
   private flush(): void {
