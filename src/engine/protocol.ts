@@ -147,5 +147,10 @@ export interface ReadyMessage {
 
 export type FromStorage =
   | ReadyMessage
-  | { type: "replies"; replies: Reply[] }
+  | {
+      type: "replies";
+      replies: Reply[];
+      /** The worker has handled everything it was sent: the main thread may send more. */
+      idle: boolean;
+    }
   | { type: "log"; level: "info" | "warn" | "error"; message: string };

@@ -52,6 +52,10 @@ const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
 const MAX_IDLE_VERSIONS = 1024;
 
 type Deferred = () => Reply;
+
+function post(msg: FromStorage): void {
+  port!.postMessage(msg);
+}
 type VersionRef = { key: string; itemId: string; version: number };
 
 /** One write request, from its begin to its finish or drop. */
@@ -196,8 +200,12 @@ class Storage {
         this.queue = [];
         const group = new Group();
         for (const msg of batch) this.handle(msg, group);
-        if (group.early.length > 0) port!.postMessage({ type: "replies", replies: group.early.map((a) => a()) });
-        await this.commit(group);
+        if (group.early.length > 0) post({ type: "replies", replies: group.early.map((a) => a()), idle: false });
+        const replies = await this.commit(group);
+        // `idle` tells the main thread it may send its next batch (storage.ts).
+        const idle = this.queue.length === 0;
+        if (replies.length > 0 || idle) post({ type: "replies", replies, idle });
+        if (group.closeId >= 0) this.close(group.closeId);
       }
     } finally {
       this.running = false;
@@ -585,7 +593,8 @@ class Storage {
 
   // --- commit ---------------------------------------------------------------------
 
-  private async commit(group: Group): Promise<void> {
+  /** Steps 2 and 3 of a group; returns the answers for step 4. */
+  private async commit(group: Group): Promise<Reply[]> {
     if (fsync === "batch" && group.touched.size > 0) {
       await Promise.all(
         [...group.touched].map((v) =>
@@ -622,8 +631,7 @@ class Storage {
       this.metas.write(v);
       this.evictIfSealed(v);
     }
-    if (replies.length > 0) port!.postMessage({ type: "replies", replies });
-    if (group.closeId >= 0) this.close(group.closeId);
+    return replies;
   }
 
   /**
@@ -651,7 +659,7 @@ class Storage {
       if (v.fd >= 0) closeSync(v.fd);
       v.fd = -1;
     }
-    port!.postMessage({ type: "replies", replies: [{ id, ok: true, end: 0 }] });
+    post({ type: "replies", replies: [{ id, ok: true, end: 0 }], idle: true });
   }
 }
 

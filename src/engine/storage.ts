@@ -32,6 +32,8 @@ export class StorageClient {
   private closing = false;
   private outbox: ToStorage[] = [];
   private outboxTransfer: ArrayBuffer[] = [];
+  /** A batch is with the worker and it has not said `idle` since. */
+  private busy = false;
   /** Settles once start-up repair is done (or the worker died trying). */
   readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
     this.onReady = { resolve, reject };
@@ -103,23 +105,27 @@ export class StorageClient {
   }
 
   /**
-   * Messages posted in one turn of the event loop travel together: one postMessage and
-   * one wake-up of the storage worker for all the requests that turn served. (A
-   * microtask would flush after each socket's callback, which is one message per
-   * request under load; setImmediate runs once the turn's I/O callbacks are done.)
+   * Messages travel in batches, and at most one batch is with the worker at a time: what
+   * arrives while it writes and syncs the last one waits here and goes as the next, in
+   * one postMessage. That is group commit seen from this side: on two cores, every
+   * wake-up of another thread costs more than the work it carries, so the number of
+   * wake-ups per group is what must stay small, not per request. (Waiting for the end
+   * of the event-loop turn, not a microtask, gathers every socket the turn served.)
    */
   private post(msg: ToStorage, transfer: ArrayBuffer[] = []): void {
     this.outbox.push(msg);
     for (const t of transfer) this.outboxTransfer.push(t);
-    if (this.outbox.length === 1) setImmediate(() => this.flush());
+    if (this.outbox.length === 1 && !this.busy) setImmediate(() => this.flush());
   }
 
   private flush(): void {
+    if (this.busy || this.outbox.length === 0 || this.dead) return;
     const batch = this.outbox;
     const transfer = this.outboxTransfer;
     this.outbox = [];
     this.outboxTransfer = [];
-    if (!this.dead) this.worker.postMessage(batch, transfer);
+    this.busy = true;
+    this.worker.postMessage(batch, transfer);
   }
 
   private onMessage(msg: FromStorage): void {
@@ -137,6 +143,11 @@ export class StorageClient {
       this.pending.delete(reply.id);
       if (reply.ok) p.resolve(reply);
       else p.reject(fromWire(reply.error));
+    }
+    if (msg.idle) {
+      this.busy = false;
+      // After the replies' continuations, so what they send joins the batch.
+      if (this.outbox.length > 0) setImmediate(() => this.flush());
     }
   }
 
