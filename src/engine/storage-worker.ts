@@ -10,6 +10,7 @@ import {
   writeSync,
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { CHECKPOINT_BYTES, CommitLog, type LogRecord } from "./commit-log.js";
 import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
@@ -66,8 +67,17 @@ interface WriterState extends VersionRef {
   error: unknown;
 }
 
+/**
+ * A version's writes in one group above this size sync its data file directly instead
+ * of going through the commit log: large appends would only be written twice.
+ */
+const DIRECT_SYNC_BYTES = 256 << 10;
+const ITEM_OPEN_BYTES = Buffer.from(ITEM_OPEN);
+
 class Group {
   readonly touched = new Set<Version>();
+  /** What this group wrote to each version, for the commit log (batch mode). */
+  readonly written = new Map<Version, LogRecord & { length: number }>();
   readonly failed = new Map<Version, Error>();
   /** Answers that promise nothing about durability (opens, refusals): sent before the sync. */
   readonly early: Deferred[] = [];
@@ -104,8 +114,16 @@ class Storage {
   private running = false;
   private closed = false;
 
+  /** The commit log (batch mode), and the versions it covers that are not synced yet. */
+  private readonly log: CommitLog | null;
+  private readonly logged = new Set<Version>();
+
   constructor() {
     mkdirSync(dataDir, { recursive: true });
+    // Replayed whatever the mode: the last run may have used batch.
+    const { log, replayed } = CommitLog.open(dataDir, fsync === "batch");
+    this.log = log;
+    if (replayed > 0) console.error(`stream-db: replayed ${replayed} commit-log records`);
     const found: VersionRef[] = [];
     for (const name of readdirSync(dataDir)) {
       if (name.endsWith(".meta.tmp")) rmSync(`${dataDir}/${name}`, { force: true });
@@ -206,6 +224,7 @@ class Storage {
         const idle = this.queue.length === 0;
         if (replies.length > 0 || idle) post({ type: "replies", replies, idle });
         if (group.closeId >= 0) this.close(group.closeId);
+        else if (this.log && this.log.bytes > CHECKPOINT_BYTES) await this.checkpoint();
       }
     } finally {
       this.running = false;
@@ -342,6 +361,7 @@ class Storage {
     this.versions.set(key, v);
     this.existing.add(key);
     group.touched.add(v);
+    group.written.set(v, { key, offset: 0, bytes: [ITEM_OPEN_BYTES], length: ITEM_OPEN_BYTES.length });
     group.createdFile = true;
 
     this.latest.set(itemId, version);
@@ -484,6 +504,7 @@ class Storage {
 
   private unload(v: Version): void {
     this.metas.flush(v);
+    this.syncBeforeClose(v);
     if (v.fd >= 0) closeSync(v.fd);
     v.fd = -1;
     this.versions.delete(v.key);
@@ -534,7 +555,7 @@ class Storage {
   }
 
   /** pwrite at the version's end; a failed write is cut back so no partial line stays. */
-  private writeAt(v: Version, bytes: Uint8Array): void {
+  private writeAt(v: Version, bytes: Uint8Array, group?: Group): void {
     try {
       let done = 0;
       while (done < bytes.length) done += writeSync(v.fd, bytes, done, bytes.length - done, v.size + done);
@@ -547,6 +568,13 @@ class Storage {
       }
       throw new EngineError("write_failed", `the append failed: ${(err as Error).message}`);
     }
+    if (group) {
+      const w = group.written.get(v);
+      if (w) {
+        w.bytes.push(bytes);
+        w.length += bytes.length;
+      } else group.written.set(v, { key: v.key, offset: v.size, bytes: [bytes], length: bytes.length });
+    }
     v.size += bytes.length;
   }
 
@@ -555,7 +583,7 @@ class Storage {
     if (crashItem !== undefined && v.itemId === crashItem) process.exit(70);
     this.writable(v);
     const start = v.size;
-    this.writeAt(v, msg.bytes);
+    this.writeAt(v, msg.bytes, group);
     group.touched.add(v);
     group.answers.push(() => {
       const err = group.failed.get(v);
@@ -571,7 +599,7 @@ class Storage {
   }
 
   private writeSeal(v: Version, group: Group, superseded: boolean): void {
-    this.writeAt(v, Buffer.from(ITEM_CLOSE));
+    this.writeAt(v, Buffer.from(ITEM_CLOSE), group);
     v.sealed = true;
     v.superseded ||= superseded;
     group.touched.add(v);
@@ -595,15 +623,7 @@ class Storage {
 
   /** Steps 2 and 3 of a group; returns the answers for step 4. */
   private async commit(group: Group): Promise<Reply[]> {
-    if (fsync === "batch" && group.touched.size > 0) {
-      await Promise.all(
-        [...group.touched].map((v) =>
-          fdatasyncAsync(v.fd).catch((err: Error) => {
-            group.failed.set(v, err);
-          }),
-        ),
-      );
-    }
+    if (fsync === "batch" && group.touched.size > 0) await this.syncGroup(group);
     if (group.createdFile && fsync !== "never") {
       try {
         syncDir(dataDir);
@@ -635,6 +655,62 @@ class Storage {
   }
 
   /**
+   * Batch mode: one fdatasync of the commit log covers the group's small writes to any
+   * number of versions; a version written a lot syncs its own data file instead.
+   */
+  private async syncGroup(group: Group): Promise<void> {
+    const records: LogRecord[] = [];
+    const viaLog: Version[] = [];
+    const syncs: Promise<void>[] = [];
+    for (const v of group.touched) {
+      const w = group.written.get(v);
+      if (this.log && w && w.length <= DIRECT_SYNC_BYTES) {
+        records.push(w);
+        viaLog.push(v);
+      } else {
+        syncs.push(fdatasyncAsync(v.fd).catch((err: Error) => void group.failed.set(v, err)));
+      }
+    }
+    if (this.log && records.length > 0) {
+      const log = this.log;
+      const logged = new Promise<void>((resolve) => {
+        log.append(records);
+        resolve();
+      }).then(() => log.sync());
+      syncs.push(
+        logged.then(
+          () => {
+            for (const v of viaLog) this.logged.add(v);
+          },
+          (err: Error) => {
+            for (const v of viaLog) group.failed.set(v, err);
+          },
+        ),
+      );
+    }
+    await Promise.all(syncs);
+  }
+
+  /** Syncs every data file the commit log covers, then empties the log. */
+  private async checkpoint(): Promise<void> {
+    if (!this.log) return;
+    const versions = [...this.logged];
+    try {
+      await Promise.all(versions.map((v) => fdatasyncAsync(v.fd)));
+      this.log.reset();
+      this.logged.clear();
+    } catch (err) {
+      // The log keeps every record until a checkpoint succeeds.
+      console.error(`stream-db: commit-log checkpoint failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Before a logged version's handle closes, its data file must hold what the log has. */
+  private syncBeforeClose(v: Version): void {
+    if (this.logged.delete(v)) fdatasyncSync(v.fd);
+  }
+
+  /**
    * After a failed sync: cut the file back to what was committed (a version created in
    * this group keeps its header, or its next append would land at byte 0). A version that
    * failed to seal because a newer one superseded it still takes no writes.
@@ -656,9 +732,18 @@ class Storage {
     this.closed = true;
     this.metas.stop();
     for (const v of this.versions.values()) {
-      if (v.fd >= 0) closeSync(v.fd);
+      if (v.fd < 0) continue;
+      try {
+        this.syncBeforeClose(v);
+      } catch (err) {
+        console.error(`stream-db: could not sync ${v.key}.data: ${(err as Error).message}`);
+      }
+      closeSync(v.fd);
       v.fd = -1;
     }
+    // A clean stop leaves the log empty; if a sync failed, the next start replays it.
+    if (this.log && this.logged.size === 0) this.log.reset();
+    this.log?.close();
     post({ type: "replies", replies: [{ id, ok: true, end: 0 }], idle: true });
   }
 }
