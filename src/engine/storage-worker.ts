@@ -34,10 +34,12 @@ import { loadVersion } from "./version-loader.js";
 /**
  * The storage worker: the only thread that writes to the data dir. Messages are handled
  * in arrival order, in groups: everything that arrived while the previous group was
- * syncing is written, then covered by one fdatasync per touched file (group commit),
- * then published and answered. The order within a group is fixed:
+ * syncing is written, then covered by one fdatasync (group commit), then published and
+ * answered. The order within a group is fixed:
  *   1. write (pwrite at the version's size)       handle()
- *   2. fdatasync every touched file (batch mode)  commit()
+ *   2. batch mode: append the group's writes to   syncGroup()
+ *      the commit log and fdatasync it (a version
+ *      written a lot syncs its data file instead)
  *   3. Atomics.store the committed length, notify
  *   4. post the replies (the HTTP 200s)
  */
