@@ -136,13 +136,17 @@ export class MetaWriter {
 
   private *entries(name: string, n: number, comma: boolean): Generator<string> {
     const col = this.v.index.byName.get(name) as Column;
-    for (let from = 0; from < n; from += BATCH) {
-      const parts: string[] = [];
-      for (let i = from; i < Math.min(n, from + BATCH); i++) {
-        parts.push(`{"type":"${PROPERTY_TYPES[col.types[i]]}","offset":${col.offsets[i]},"length":${col.lengths[i]}}`);
+    let parts: string[] = [];
+    let sep = comma ? "," : "";
+    for (const e of col.read(n)) {
+      parts.push(`{"type":"${PROPERTY_TYPES[e.type]}","offset":${e.offset},"length":${e.length}}`);
+      if (parts.length === BATCH) {
+        yield sep + parts.join(",");
+        sep = ",";
+        parts = [];
       }
-      yield (comma || from > 0 ? "," : "") + parts.join(",");
     }
+    if (parts.length > 0) yield sep + parts.join(",");
   }
 }
 
@@ -152,7 +156,9 @@ export class MetaWriter {
  */
 class OldMeta {
   private readonly fd: number;
-  private buf = Buffer.alloc(0);
+  private readonly store = Buffer.allocUnsafe(2 * SLICE);
+  /** The unread part of the file in `store`, from `at`. */
+  private buf = this.store.subarray(0, 0);
   private at = 0;
   private filePos = 0;
   private eof = false;
@@ -200,9 +206,10 @@ class OldMeta {
         return;
       }
       if (this.eof) throw new MetaCorrupt("unterminated entries");
+      // The caller writes each part before asking for the next, so a view is enough.
       const chunk = this.buf.subarray(this.at);
       this.at = this.buf.length;
-      yield Buffer.from(chunk);
+      yield chunk;
     }
   }
 
@@ -221,14 +228,19 @@ class OldMeta {
     this.at++;
   }
 
-  /** Makes at least `min` unread bytes available, unless the file ends first. */
+  /**
+   * Makes at least `min` unread bytes available, unless the file ends first. One buffer
+   * serves the whole file: a fresh one per read would be garbage outside the JS heap,
+   * which a thread that allocates little JS collects only rarely.
+   */
   private fill(min: number): void {
     while (!this.eof && this.buf.length - this.at < min) {
-      const chunk = Buffer.allocUnsafe(SLICE);
-      const n = readSync(this.fd, chunk, 0, SLICE, this.filePos);
+      const unread = this.buf.length - this.at;
+      this.store.copyWithin(0, this.at, this.buf.length);
+      const n = readSync(this.fd, this.store, unread, this.store.length - unread, this.filePos);
       if (n === 0) this.eof = true;
       this.filePos += n;
-      this.buf = Buffer.concat([this.buf.subarray(this.at), chunk.subarray(0, n)]);
+      this.buf = this.store.subarray(0, unread + n);
       this.at = 0;
     }
   }
