@@ -117,9 +117,11 @@ export class MetaKeeper {
   private round(): void {
     if (this.inRound || this.stopped) return;
     const started = performance.now();
-    if (started < this.nextRound) return;
+    // The time budget paces the lag rule, never the memory bound: a version whose
+    // pending entries are past the cap is written now, however long the last round took.
+    const early = started < this.nextRound;
     const due = [...this.loaded()].filter(
-      (v) => v.metaDirty && v.committed > 0 && (started >= v.metaDueAt || pendingTooLarge(v)),
+      (v) => v.metaDirty && v.committed > 0 && (pendingTooLarge(v) || (!early && started >= v.metaDueAt)),
     );
     if (due.length === 0) return;
     this.inRound = true;

@@ -1,5 +1,5 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
-import { type ParseInput, type ParseOutput, parseSlice, transferables } from "./property-parser.js";
+import { outputTransferables, type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
 
 /** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
 const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
@@ -7,8 +7,8 @@ const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
 /**
  * The piscina task handler: one call parses a batch of slices, each of one request body. The canonical
  * bytes and index arrays go back by transfer, not by copy; each is a fresh ArrayBuffer
- * (TextEncoder, typed-array `from`), never a slab shared with other buffers, so moving
- * it is safe.
+ * (the input's own, TextEncoder, typed-array `from`), never a slab shared with other
+ * buffers, so moving it is safe.
  */
 export default function parseTask(inputs: ParseInput[]) {
   const results: ParseOutput[] = [];
@@ -22,7 +22,7 @@ export default function parseTask(inputs: ParseInput[]) {
     }
     const result = parseSlice(input);
     results.push(result);
-    transfer.push(result.out.buffer as ArrayBuffer, ...transferables(result.props));
+    transfer.push(...outputTransferables(result));
   }
   return move({
     [transferableSymbol]: transfer,

@@ -74,8 +74,12 @@ export class ParserPool {
 
   private run(batch: Queued[]): void {
     this.running++;
+    // A lone slice moves to the parser thread (the writer gave its bytes up). A batch is
+    // copied, so that its slices can be retried one by one if a thread dies under it.
+    const inputs = batch.map((q) => (batch.length === 1 ? q.input : { ...q.input, inPlace: false }));
+    const transferList = batch.length === 1 ? [inputs[0].bytes.buffer as ArrayBuffer] : undefined;
     this.pool
-      .run(batch.map((q) => q.input))
+      .run(inputs, { transferList })
       .then(
         (outs) => {
           for (let i = 0; i < batch.length; i++) batch[i].resolve(outs[i]);

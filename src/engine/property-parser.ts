@@ -50,6 +50,12 @@ export interface ParseInput {
   maxPropertyBytes: number;
   /** Skip the fast path (tests compare the two paths). */
   slowOnly?: boolean;
+  /**
+   * The caller gives `bytes` up: the canonical lines are written over them when they fit
+   * (one buffer per slice then travels parser -> writer -> storage, instead of three),
+   * and the unconsumed tail comes back as a copy in `rest`.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -71,6 +77,8 @@ export interface SliceProps {
 export interface ParseOutput {
   /** Canonical lines of the properties completed in this slice, back to back. */
   out: Uint8Array;
+  /** With `inPlace`: a copy of the bytes after `consumed`. */
+  rest?: Uint8Array;
   props: SliceProps;
   consumed: number;
   state: ParseState;
@@ -453,8 +461,19 @@ class SliceParser {
   }
 
   private output(): ParseOutput {
-    const out = encoder.encode(this.lines.length === 1 ? this.lines[0] : this.lines.join(""));
+    const text = this.lines.length === 1 ? this.lines[0] : this.lines.join("");
     const consumed = Buffer.byteLength(this.cut === this.text.length ? this.text : this.text.slice(0, this.cut));
+    let out: Uint8Array;
+    let rest: Uint8Array | undefined;
+    if (this.input.inPlace) {
+      // The body text is decoded already; the tail is saved before it is written over.
+      const { bytes } = this.input;
+      rest = bytes.slice(consumed);
+      const { read, written } = encoder.encodeInto(text, bytes);
+      out = read === text.length ? bytes.subarray(0, written) : encoder.encode(text);
+    } else {
+      out = encoder.encode(text);
+    }
     const { line, column } = advance(this.input.state, this.text, this.cut);
     const state: ParseState = {
       phase: this.cutPhase,
@@ -470,6 +489,7 @@ class SliceParser {
       lengths: Uint32Array.from(this.lengths),
     };
     const result: ParseOutput = { out, props, consumed, state };
+    if (rest) result.rest = rest;
     if (this.error) result.error = toWire(this.error);
     return result;
   }
@@ -491,6 +511,13 @@ function advance(from: ParseState, text: string, index: number): { line: number;
 /** saxes prefixes messages with "line:column: "; we report those as fields instead. */
 function stripPosition(message: string): string {
   return message.replace(/^(?:[^:]*:)?\d+:\d+: /, "");
+}
+
+/** The buffers of a parse result, for a transfer list (`out` may share the input's). */
+export function outputTransferables(o: ParseOutput): ArrayBuffer[] {
+  const list = [o.out.buffer as ArrayBuffer, ...transferables(o.props)];
+  if (o.rest) list.push(o.rest.buffer as ArrayBuffer);
+  return list;
 }
 
 /** The buffers of a SliceProps, for a transfer list. */

@@ -183,7 +183,7 @@ export class Writer extends EventEmitter {
     const final = this.ended;
     this.parsing = true;
     this.deps.pool
-      .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes })
+      .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes, inPlace: true })
       .then(
         (out) => this.onParsed(bytes, out, final),
         (err: Error) => this.fail(new EngineError("internal_error", `parser failed: ${err.message}`)),
@@ -199,7 +199,7 @@ export class Writer extends EventEmitter {
   private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
     if (out.props.count > 0 && !this.error) this.appendSlice(out);
     this.state = out.state;
-    this.remainder = bytes.subarray(out.consumed);
+    this.remainder = out.rest ?? bytes.subarray(out.consumed);
     if (out.error) {
       const e = out.error;
       this.fail(new EngineError(e.code, e.message, e.details ?? {}));

@@ -7,8 +7,9 @@ import { type RunningServer, startServer } from "../../dist/server/start.js";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
+/** Under the run's temp root (global-setup.ts), which is removed when the run ends. */
 export function tempDir(prefix = "stream-db-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return mkdtempSync(join(process.env.STREAM_DB_TEST_ROOT ?? tmpdir(), prefix));
 }
 
 export interface TestServer extends RunningServer {
