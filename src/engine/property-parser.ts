@@ -392,7 +392,8 @@ class SliceParser {
     let at = from;
     for (let m = SIMPLE.exec(text); m !== null; m = SIMPLE.exec(text)) {
       const [, name, type, raw] = m as unknown as [string, string, PropertyType, string];
-      if (name.length === 0 || name.length > MAX_FOR_LENGTH || raw.includes("]]>")) break;
+      // "]]>" is only an error in text; a value valid as any other type holds no "]".
+      if (name.length === 0 || name.length > MAX_FOR_LENGTH || (type === "string" && raw.includes("]]>"))) break;
       let value: string;
       try {
         value = canonicalValue(type, raw, name);
@@ -400,7 +401,8 @@ class SliceParser {
         break;
       }
       const line = canonicalLine(name, type, value);
-      const bytes = Buffer.byteLength(line);
+      // Only a string value (and the name) can hold non-ASCII: spare a scan of a big value.
+      const bytes = type === "string" ? Buffer.byteLength(line) : line.length + Buffer.byteLength(name) - name.length;
       if (bytes > max) break;
       this.emit(line, bytes, name, type);
       if (this.phase === Phase.Prolog) this.phase = Phase.Top;
