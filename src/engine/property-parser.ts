@@ -59,20 +59,25 @@ export interface ParseInput {
 }
 
 /**
- * What the index needs of a slice's properties, as typed arrays that move between threads
- * without copying: a property costs no object and no string of its own on the way.
+ * What the index needs of a slice's properties, as columns that move between threads
+ * cheaply: a property costs no object and no string of its own on the way. A slice of
+ * many properties has typed arrays (moved, not copied); a slice of a few has plain
+ * arrays, which cost less to send than the buffers behind typed ones.
  */
 export interface SliceProps {
   count: number;
   /** The distinct names in this slice. */
   names: string[];
   /** Per property: its name, as an index into `names`. */
-  nameIds: Uint32Array;
+  nameIds: Uint32Array | number[];
   /** Per property: its type, as an index into PROPERTY_TYPES. */
-  types: Uint8Array;
+  types: Uint8Array | number[];
   /** Per property: the byte length of its line, newline included. */
-  lengths: Uint32Array;
+  lengths: Uint32Array | number[];
 }
+
+/** Up to this many properties a slice's columns stay plain arrays. */
+const PLAIN_COLUMNS = 16;
 
 export interface ParseOutput {
   /** Canonical lines of the properties completed in this slice, back to back. */
@@ -483,12 +488,13 @@ class SliceParser {
       line,
       column,
     };
+    const plain = this.ids.length <= PLAIN_COLUMNS;
     const props: SliceProps = {
       count: this.ids.length,
       names: this.names,
-      nameIds: Uint32Array.from(this.ids),
-      types: Uint8Array.from(this.types),
-      lengths: Uint32Array.from(this.lengths),
+      nameIds: plain ? this.ids : Uint32Array.from(this.ids),
+      types: plain ? this.types : Uint8Array.from(this.types),
+      lengths: plain ? this.lengths : Uint32Array.from(this.lengths),
     };
     const result: ParseOutput = { out, props, consumed, state };
     if (rest) result.rest = rest;
@@ -524,5 +530,9 @@ export function outputTransferables(o: ParseOutput): ArrayBuffer[] {
 
 /** The buffers of a SliceProps, for a transfer list. */
 export function transferables(p: SliceProps): ArrayBuffer[] {
-  return [p.nameIds.buffer, p.types.buffer, p.lengths.buffer] as ArrayBuffer[];
+  const list: ArrayBuffer[] = [];
+  for (const column of [p.nameIds, p.types, p.lengths]) {
+    if (ArrayBuffer.isView(column)) list.push(column.buffer as ArrayBuffer);
+  }
+  return list;
 }
