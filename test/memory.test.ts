@@ -3,7 +3,7 @@ import { get as httpGet } from "node:http";
 import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { get, openPost, post } from "./helpers/http.js";
-import { spawnServer, tempDir } from "./helpers/server.js";
+import { spawnServer, startTestServer, tempDir } from "./helpers/server.js";
 
 /**
  * Bounded memory under a big upload, a reader that never reads, and many idle readers,
@@ -95,6 +95,35 @@ describe("bounded memory", () => {
     },
     Math.max(30_000, UPLOAD_MB * 150),
   );
+
+  it("the request's queue stays bounded while a large body streams in: the socket is paused, not buffered", async () => {
+    const s = await startTestServer();
+    try {
+      let peak = 0;
+      let samples = 0;
+      let uploading = true;
+      const sampler = (async () => {
+        while (uploading) {
+          const { writeQueueBytes } = await s.engine.stats();
+          peak = Math.max(peak, writeQueueBytes);
+          samples++;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      const a = await upload(`${s.url}/write-item-stream/queue/1`, 96 << 20);
+      uploading = false;
+      await sampler;
+      expect(a.status, a.body).toBe(200);
+      expect(samples).toBeGreaterThan(10);
+      // Unparsed bytes pause the socket past 256 KiB, bytes waiting to commit past 8 MiB;
+      // one slice is parsed at a time. Nothing near the body's 96 MiB is ever held.
+      expect(peak).toBeGreaterThan(0);
+      expect(peak).toBeLessThan(12 << 20);
+      expect((await s.engine.stats()).writeQueueBytes).toBe(0);
+    } finally {
+      await s.stop();
+    }
+  });
 
   it("5,000 idle readers cost little memory each", async () => {
     const s = await spawnServer([], tempDir());

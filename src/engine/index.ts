@@ -53,6 +53,8 @@ export interface EngineStats {
   writeHandles: number;
   /** Write requests the storage worker is tracking (begun, not yet finished or dropped). */
   storageWriters: number;
+  /** Body bytes the write requests hold now: unparsed, being parsed, or waiting to commit. */
+  writeQueueBytes: number;
 }
 
 export interface ReadSession {
@@ -81,7 +83,7 @@ export class Engine {
   ) {}
 
   private restarts = 0;
-  private writers = 0;
+  private readonly writers = new Set<Writer>();
   private restarting: Promise<void> | null = null;
 
   static async open(options: EngineOptions): Promise<Engine> {
@@ -150,11 +152,9 @@ export class Engine {
       { pool: this.pool, storage: this.storage, maxPropertyBytes: this.options.maxPropertyBytes },
       { itemId, version: checkVersion(version), expectedOffset: opts.expectedOffset },
     );
-    this.writers++;
-    writer.result.then(
-      () => this.writers--,
-      () => this.writers--,
-    );
+    this.writers.add(writer);
+    const done = () => this.writers.delete(writer);
+    writer.result.then(done, done);
     return writer;
   }
 
@@ -271,11 +271,14 @@ export class Engine {
   async stats(): Promise<EngineStats> {
     let readers = 0;
     for (const f of this.feeds.values()) readers += f.readerCount;
+    let writeQueueBytes = 0;
+    for (const w of this.writers) writeQueueBytes += w.queuedBytes;
     const storage = await this.storage.stats();
     return {
       feeds: this.feeds.size,
       readers,
-      writers: this.writers,
+      writers: this.writers.size,
+      writeQueueBytes,
       slots: storage.slots,
       versions: storage.versions,
       writeHandles: storage.fds,

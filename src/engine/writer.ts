@@ -66,6 +66,7 @@ export class Writer extends EventEmitter {
   /** Storage requests (begin, appends, finish) not yet answered. */
   private inFlight = 0;
   private appendBytesInFlight = 0;
+  private parsingBytes = 0;
   /** undefined: finish not sent; null: sent, unanswered; a number: its answer. */
   private finishEnd: number | null | undefined = undefined;
   private committed = 0;
@@ -92,6 +93,14 @@ export class Writer extends EventEmitter {
     this.done.catch(() => undefined);
     this.id = deps.storage.newWriterId();
     this.track(deps.storage.begin({ writer: this.id, ...target }));
+  }
+
+  /**
+   * Body bytes this request holds: unparsed, in a parse task, or parsed and waiting for
+   * the storage worker. Backpressure keeps it bounded whatever the body's size.
+   */
+  get queuedBytes(): number {
+    return this.pendingBytes + this.remainder.length + this.parsingBytes + this.appendBytesInFlight;
   }
 
   /** Settles when the request is done: early on the first error, else after finish(). */
@@ -182,6 +191,8 @@ export class Writer extends EventEmitter {
     const bytes = this.takeBuffered();
     const final = this.ended;
     this.parsing = true;
+    // The remainder is in `bytes` too, and still counted as the remainder until replaced.
+    this.parsingBytes = bytes.length - this.remainder.length;
     this.deps.pool
       .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes, inPlace: true })
       .then(
@@ -190,6 +201,7 @@ export class Writer extends EventEmitter {
       )
       .finally(() => {
         this.parsing = false;
+        this.parsingBytes = 0;
         if (!this.error) this.kick();
         this.maybeDrain();
         this.maybeSettle();
