@@ -102,6 +102,10 @@ const MAX_FOR_LENGTH = 1024;
 const SIMPLE =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
   /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(string|number|boolean|datetime|binary)>([^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]*)<\/\2>[ \t\r\n]*<\/property>/y;
+/** SIMPLE for a binary value of base64 characters and end padding (the length is checked apart). */
+const SIMPLE_BINARY =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
+  /[ \t\r\n]*<property[ \t\r\n]+for="([^"<&\t\n\r\x00-\x1f\ufffe\uffff]*)"[ \t\r\n]*>[ \t\r\n]*<(binary)>([A-Za-z0-9+/]*={0,2})<\/binary>[ \t\r\n]*<\/property>/y;
 /** SIMPLE up to its value, cut anywhere in the value or the closing tag's name. */
 const PARTIAL =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it must exclude
@@ -393,15 +397,16 @@ class SliceParser {
     if (this.phase === Phase.Done) return from;
     const text = this.text;
     const max = this.input.maxPropertyBytes;
-    SIMPLE.lastIndex = from;
     let at = from;
-    for (let m = SIMPLE.exec(text); m !== null; m = SIMPLE.exec(text)) {
+    for (;;) {
+      const m = this.plainAt(at);
+      if (m === null) break;
       const [, name, type, raw] = m as unknown as [string, string, PropertyType, string];
       // "]]>" is only an error in text; a value valid as any other type holds no "]".
       if (name.length === 0 || name.length > MAX_FOR_LENGTH || (type === "string" && raw.includes("]]>"))) break;
       let value: string;
       try {
-        value = canonicalValue(type, raw, name);
+        value = type === "binary" && m === this.binaryMatch ? raw : canonicalValue(type, raw, name);
       } catch {
         break;
       }
@@ -411,10 +416,32 @@ class SliceParser {
       if (bytes > max) break;
       this.emit(line, bytes, name, type);
       if (this.phase === Phase.Prolog) this.phase = Phase.Top;
-      at = SIMPLE.lastIndex;
+      at = this.plainEnd;
       this.markCut(at);
     }
     return at;
+  }
+
+  private binaryMatch: RegExpExecArray | null = null;
+  private plainEnd = 0;
+
+  /**
+   * The plain property at `at`, if any. A binary value in its usual shape (base64 without
+   * whitespace) is matched and validated in one scan, as it may be megabytes long; the
+   * length check completes the validation, so canonicalValue need not scan it again.
+   */
+  private plainAt(at: number): RegExpExecArray | null {
+    SIMPLE_BINARY.lastIndex = at;
+    const b = SIMPLE_BINARY.exec(this.text);
+    if (b !== null && b[3].length % 4 === 0) {
+      this.binaryMatch = b;
+      this.plainEnd = SIMPLE_BINARY.lastIndex;
+      return b;
+    }
+    SIMPLE.lastIndex = at;
+    const m = SIMPLE.exec(this.text);
+    this.plainEnd = SIMPLE.lastIndex;
+    return m;
   }
 
   /**
