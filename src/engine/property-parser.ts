@@ -395,7 +395,6 @@ class SliceParser {
    */
   private fastPath(from: number): number {
     if (this.phase === Phase.Done) return from;
-    const text = this.text;
     const max = this.input.maxPropertyBytes;
     let at = from;
     for (;;) {
