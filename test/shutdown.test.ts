@@ -58,7 +58,7 @@ describe("shutdown", () => {
     writer.push(
       Buffer.from(Array.from({ length: 60_000 }, (_, i) => prop(`p${i % 5}`, "string", `${i}`.repeat(30))).join("")),
     );
-    await writer.finish(false);
+    await writer.finish();
     await s.close();
     const text = await reader.done;
     expect(text.length).toBeGreaterThan(1 << 20);

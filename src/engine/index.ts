@@ -32,6 +32,10 @@ export interface EngineOptions {
 
 export interface WriteOptions {
   expectedOffset?: number;
+  /** Seal the version once this request's properties are committed. */
+  seal?: boolean;
+  /** The body's Content-Length, if it has one. */
+  contentLength?: number;
 }
 
 export interface ReadOptions {
@@ -150,7 +154,13 @@ export class Engine {
     parseItemId(itemId);
     const writer = new Writer(
       { pool: this.pool, storage: this.storage, maxPropertyBytes: this.options.maxPropertyBytes },
-      { itemId, version: checkVersion(version), expectedOffset: opts.expectedOffset },
+      {
+        itemId,
+        version: checkVersion(version),
+        expectedOffset: opts.expectedOffset,
+        seal: opts.seal ?? false,
+        contentLength: opts.contentLength,
+      },
     );
     this.writers.add(writer);
     const done = () => this.writers.delete(writer);

@@ -63,6 +63,23 @@ export interface FinishRequest {
   seal: boolean;
 }
 
+/**
+ * A whole request whose body was parsed in one piece: begin, its one append (if it had
+ * properties) and finish, as one message with one answer (the `end` of the append, or
+ * of the version before any seal when there was nothing to append).
+ */
+export interface WriteRequest {
+  type: "write";
+  id: number;
+  writer: number;
+  itemId: string;
+  version: number;
+  expectedOffset?: number;
+  bytes?: Uint8Array;
+  props?: SliceProps;
+  seal: boolean;
+}
+
 /** The request ended without finishing (an error, the client left): forget the writer. */
 export interface DropRequest {
   type: "drop";
@@ -92,6 +109,7 @@ export type ToStorage =
   | BeginRequest
   | AppendRequest
   | FinishRequest
+  | WriteRequest
   | DropRequest
   | ReleaseRequest
   | CloseRequest

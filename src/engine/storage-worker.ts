@@ -15,11 +15,13 @@ import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
+import type { SliceProps } from "./property-parser.js";
 import { PropertyIndex } from "./property-index.js";
 import type {
   AppendRequest,
   BeginRequest,
   FromStorage,
+  WriteRequest,
   OpenRequest,
   Reply,
   StorageWorkerData,
@@ -251,6 +253,9 @@ class Storage {
       case "drop":
         this.endWriter(msg.writer);
         return;
+      case "write":
+        this.guard(group, msg.id, () => this.write(msg, group));
+        return;
       case "release":
         this.release(msg.slot);
         return;
@@ -437,7 +442,13 @@ class Storage {
    * and seals nothing.
    */
   private begin(msg: BeginRequest, group: Group): void {
-    const { itemId, version, id } = msg;
+    this.startWriter(msg, group);
+    group.answers.push(() => ({ id: msg.id, ok: true, end: 0 }));
+  }
+
+  /** Registers the writer, refused (and remembered as refused) if it may not write. */
+  private startWriter(msg: Omit<BeginRequest, "type" | "id">, group: Group): WriterState {
+    const { itemId, version } = msg;
     const key = versionKey(itemId, version);
     const w: WriterState = { key, itemId, version, error: null, target: null };
     this.writers.set(msg.writer, w);
@@ -466,7 +477,24 @@ class Storage {
       w.error = err;
       throw err;
     }
-    group.answers.push(() => ({ id, ok: true, end: 0 }));
+    return w;
+  }
+
+  /** A whole small request in one message: begin, its one append, finish. */
+  private write(msg: WriteRequest, group: Group): void {
+    try {
+      const w = this.startWriter(msg, group);
+      const appended = msg.bytes && msg.props ? this.appendTo(w, msg.bytes, msg.props, group) : null;
+      const v = this.versionFor(w, group);
+      const end = this.finishWith(w, msg.seal, group);
+      group.answers.push(() => {
+        const err = group.failed.get(v);
+        if (err) return failure(msg.id, err);
+        return { id: msg.id, ok: true, end: appended ? appended() : end };
+      });
+    } finally {
+      this.endWriter(msg.writer);
+    }
   }
 
   /** The writer keeps its version loaded until it ends. */
@@ -582,22 +610,33 @@ class Storage {
 
   private append(msg: AppendRequest, w: WriterState, group: Group): void {
     const v = this.versionFor(w, group);
+    const indexed = this.appendTo(w, msg.bytes, msg.props, group);
+    group.answers.push(() => {
+      const err = group.failed.get(v);
+      return err ? failure(msg.id, err) : { id: msg.id, ok: true, end: indexed() };
+    });
+  }
+
+  /**
+   * Writes the lines; the returned function, called once the group's sync succeeded,
+   * indexes them and gives the version's length after them.
+   */
+  private appendTo(w: WriterState, bytes: Uint8Array, props: SliceProps, group: Group): () => number {
+    const v = this.versionFor(w, group);
     if (crashItem !== undefined && v.itemId === crashItem) process.exit(70);
     this.writable(v);
     const start = v.size;
-    this.writeAt(v, msg.bytes, group);
+    this.writeAt(v, bytes, group);
     group.touched.add(v);
-    group.answers.push(() => {
-      const err = group.failed.get(v);
-      if (err) return failure(msg.id, err);
+    return () => {
       let offset = start;
-      const { names, nameIds, types, lengths: sizes, count } = msg.props;
+      const { names, nameIds, types, lengths: sizes, count } = props;
       for (let i = 0; i < count; i++) {
         v.index.add(names[nameIds[i]], types[i], offset, sizes[i] - 1);
         offset += sizes[i];
       }
-      return { id: msg.id, ok: true, end: offset };
-    });
+      return offset;
+    };
   }
 
   private writeSeal(v: Version, group: Group, superseded: boolean): void {
@@ -610,15 +649,22 @@ class Storage {
   /** Creates the version if nothing did (an empty body creates it), then seals it if asked. */
   private finish(id: number, w: WriterState, seal: boolean, group: Group): void {
     const v = this.versionFor(w, group);
+    const end = this.finishWith(w, seal, group);
+    group.answers.push(() => {
+      const err = group.failed.get(v);
+      return err ? failure(id, err) : { id, ok: true, end };
+    });
+  }
+
+  /** Creates the version if nothing did, seals it if asked; returns its length before any seal. */
+  private finishWith(w: WriterState, seal: boolean, group: Group): number {
+    const v = this.versionFor(w, group);
     const end = v.size;
     if (seal) {
       if (v.superseded) this.writable(v);
       if (!v.sealed) this.writeSeal(v, group, false);
     }
-    group.answers.push(() => {
-      const err = group.failed.get(v);
-      return err ? failure(id, err) : { id, ok: true, end };
-    });
+    return end;
   }
 
   // --- commit ---------------------------------------------------------------------

@@ -71,6 +71,11 @@ export class StorageClient {
     return this.request({ type: "append", ...req }, transfer) as Promise<DoneReply>;
   }
 
+  write(req: Omit<Extract<ToStorage, { type: "write" }>, "id" | "type">): Promise<DoneReply> {
+    const transfer = req.bytes && req.props ? [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)] : [];
+    return this.request({ type: "write", ...req }, transfer) as Promise<DoneReply>;
+  }
+
   finish(writer: number, seal: boolean): Promise<DoneReply> {
     return this.request({ type: "finish", writer, seal }) as Promise<DoneReply>;
   }

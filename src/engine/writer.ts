@@ -45,11 +45,15 @@ export interface WriterDeps {
   maxPropertyBytes: number;
 }
 
-/** The version a write request goes to, and its X-Expected-Offset. */
+/** The version a write request goes to, its X-Expected-Offset, and what it knows of its body. */
 export interface WriteTarget {
   itemId: string;
   version: number;
   expectedOffset?: number;
+  /** ?seal=true */
+  seal: boolean;
+  /** Content-Length, when the request has one: the body is whole once this many arrived. */
+  contentLength?: number;
 }
 
 export class Writer extends EventEmitter {
@@ -80,10 +84,13 @@ export class Writer extends EventEmitter {
   private settle!: { resolve: (r: WriteResult) => void; reject: (e: WriteFailure) => void };
 
   private readonly id: number;
+  /** The storage worker has heard of this request (begin or write sent). */
+  private begun = false;
+  private received = 0;
 
   constructor(
     private readonly deps: WriterDeps,
-    target: WriteTarget,
+    private readonly target: WriteTarget,
   ) {
     super();
     this.done = new Promise((resolve, reject) => {
@@ -92,7 +99,20 @@ export class Writer extends EventEmitter {
     // The caller awaits `finish()`; an abandoned writer must not raise unhandled rejections.
     this.done.catch(() => undefined);
     this.id = deps.storage.newWriterId();
-    this.track(deps.storage.begin({ writer: this.id, ...target }));
+    this.sealOnFinish = target.seal;
+  }
+
+  /**
+   * The storage worker hears of the request with its first parse result, not before: a
+   * body that is whole by then (the usual small request) goes as one `write` message.
+   * The first chunk is parsed as soon as it arrives, so a refusal (a sealed version, say)
+   * still comes before a large body is read.
+   */
+  private ensureBegun(): void {
+    if (this.begun) return;
+    this.begun = true;
+    const { itemId, version, expectedOffset } = this.target;
+    this.track(this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }));
   }
 
   /**
@@ -113,6 +133,9 @@ export class Writer extends EventEmitter {
     if (this.error || this.ended) return true;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
+    this.received += chunk.length;
+    // With a Content-Length the last chunk is known when it arrives, before 'end'.
+    if (this.target.contentLength !== undefined && this.received >= this.target.contentLength) this.ended = true;
     this.pendingHasGt ||= chunk.includes(0x3e);
     this.pendingEndsWithTag = endsWithTagClose(chunk);
     if (!this.pendingHasGt) this.checkRemainder();
@@ -127,9 +150,8 @@ export class Writer extends EventEmitter {
    * The body is complete; resolves when every property is committed and, with `seal`,
    * the version sealed. Rejects with a WriteFailure that counts what did commit.
    */
-  finish(seal: boolean): Promise<WriteResult> {
+  finish(): Promise<WriteResult> {
     this.ended = true;
-    this.sealOnFinish = seal;
     this.kick();
     this.maybeSettle();
     return this.done;
@@ -209,7 +231,16 @@ export class Writer extends EventEmitter {
   }
 
   private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
-    if (out.props.count > 0 && !this.error) this.appendSlice(out);
+    if (final && !this.begun && !out.error && !this.error && !this.aborted) {
+      this.writeWhole(out);
+      this.state = out.state;
+      this.remainder = new Uint8Array(0);
+      this.finalParsed = true;
+      return;
+    }
+    const append = out.props.count > 0 && !this.error;
+    if (append || (!this.error && !this.aborted && !out.error)) this.ensureBegun();
+    if (append) this.appendSlice(out);
     this.state = out.state;
     this.remainder = out.rest ?? bytes.subarray(out.consumed);
     if (out.error) {
@@ -255,6 +286,24 @@ export class Writer extends EventEmitter {
     this.checkRemainder();
     this.maybeDrain();
     this.maybeSettle();
+  }
+
+  /** The whole body parsed at once: begin, append and finish in one message. */
+  private writeWhole(out: ParseOutput): void {
+    this.begun = true;
+    this.finishEnd = null;
+    const count = out.props.count;
+    const { itemId, version, expectedOffset, seal } = this.target;
+    const body = count > 0 ? { bytes: out.out, props: out.props } : {};
+    this.track(
+      this.deps.storage.write({ writer: this.id, itemId, version, expectedOffset, seal, ...body }).then((reply) => {
+        if (count > 0) {
+          this.committed += count;
+          this.lastEnd = reply.end;
+        }
+        this.finishEnd = reply.end;
+      }),
+    );
   }
 
   private appendSlice(out: ParseOutput): void {
@@ -325,7 +374,7 @@ export class Writer extends EventEmitter {
       this.settle.resolve({ committed: this.committed, offset, sealed: this.sealOnFinish });
       return;
     }
-    if (this.finishEnd === undefined) this.deps.storage.drop(this.id);
+    if (this.begun && this.finishEnd === undefined) this.deps.storage.drop(this.id);
     const error = this.error ?? new EngineError("internal_error", "the client disconnected");
     this.settle.reject(new WriteFailure(error, this.committed));
   }

@@ -34,7 +34,7 @@ export async function handleWrite(
   ctx.activeWrites.add(interrupt);
   let writer: Writer;
   try {
-    writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset });
+    writer = await ctx.engine.openWriter(p.itemId, p.version, { expectedOffset, seal, contentLength: bodyLength(req) });
   } catch (err) {
     ctx.activeWrites.delete(interrupt);
     throw err;
@@ -50,7 +50,7 @@ export async function handleWrite(
     if (!writer.push(chunk)) req.pause();
   });
   writer.on("drain", () => req.resume());
-  req.on("end", () => writer.finish(seal));
+  req.on("end", () => writer.finish());
   // A request destroyed before its body was read to the end ('end' will never come):
   // the client went away, possibly after sending everything, possibly while the version
   // was being opened (then 'close' has fired already).
@@ -86,4 +86,11 @@ export async function handleWrite(
     offset: outcome.offset,
     sealed: outcome.sealed,
   });
+}
+
+/** The body's length when the request declares it (node:http has checked it is exact). */
+function bodyLength(req: IncomingMessage): number | undefined {
+  if (req.headers["transfer-encoding"] !== undefined) return undefined;
+  const n = Number(req.headers["content-length"] ?? 0);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
