@@ -15,17 +15,17 @@ import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
-import type { SliceProps } from "./property-parser.js";
 import { PropertyIndex } from "./property-index.js";
+import type { SliceProps } from "./property-parser.js";
 import type {
   AppendRequest,
   BeginRequest,
   FromStorage,
-  WriteRequest,
   OpenRequest,
   Reply,
   StorageWorkerData,
   ToStorage,
+  WriteRequest,
 } from "./protocol.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
