@@ -88,4 +88,17 @@ describe("no leaks", () => {
     );
     expect(afterFds).toBeLessThanOrEqual(baseFds);
   });
+
+  it("writes to more versions than the idle cap keep at most 1,024 of them loaded, with their handles", async () => {
+    // Writers alone (no reader ever opens these) must still trigger the idle cap.
+    for (let i = 0; i < 1_200; i += 50) {
+      const batch = Array.from({ length: 50 }, (_, j) =>
+        post(`${s.url}/write-item-stream/many${i + j}/1`, prop("n", "number", String(i + j))),
+      );
+      for (const a of await Promise.all(batch)) expect(a.status).toBe(200);
+    }
+    const stats = await s.engine.stats();
+    expect(stats.versions).toBeLessThanOrEqual(1_024 + stats.slots);
+    expect(stats.writeHandles).toBeLessThanOrEqual(1_024 + stats.slots);
+  });
 });

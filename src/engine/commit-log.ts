@@ -115,9 +115,11 @@ export class CommitLog {
   /** Empties the log; the caller has synced every data file it covered. */
   reset(): void {
     ftruncateSync(this.fd, 0);
-    fdatasyncSync(this.fd);
+    // Appends start at 0 from here even if the sync below fails (the records it may leave
+    // on disk rewrite bytes the data files already hold).
     this.size = 0;
     this.synced = 0;
+    fdatasyncSync(this.fd);
   }
 
   close(): void {

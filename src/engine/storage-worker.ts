@@ -82,6 +82,10 @@ class Group {
   readonly touched = new Set<Version>();
   /** What this group wrote to each version, for the commit log (batch mode). */
   readonly written = new Map<Version, LogRecord & { length: number }>();
+  /** Versions whose writes this group's commit-log sync covered. */
+  readonly viaLog = new Set<Version>();
+  /** The write requests that wrote in this group. */
+  readonly writers = new Set<WriterState>();
   readonly failed = new Map<Version, Error>();
   /** Answers that promise nothing about durability (opens, refusals): sent before the sync. */
   readonly early: Deferred[] = [];
@@ -121,6 +125,8 @@ class Storage {
   /** The commit log (batch mode), and the versions it covers that are not synced yet. */
   private readonly log: CommitLog | null;
   private readonly logged = new Set<Version>();
+  /** Set after a data-file sync failed: the commit log is never emptied in this run. */
+  private keepLog = false;
 
   constructor() {
     mkdirSync(dataDir, { recursive: true });
@@ -319,6 +325,12 @@ class Storage {
       w.target.writers--;
       this.evictIfSealed(w.target);
     }
+    this.capIdle();
+  }
+
+  /** Keeps at most MAX_IDLE_VERSIONS loaded that no reader or writer holds. */
+  private capIdle(): void {
+    if (this.versions.size > this.slots.inUse + this.writers.size + MAX_IDLE_VERSIONS) this.evictIdle();
   }
 
   // --- versions -------------------------------------------------------------------
@@ -484,9 +496,17 @@ class Storage {
   private write(msg: WriteRequest, group: Group): void {
     try {
       const w = this.startWriter(msg, group);
-      const appended = msg.bytes && msg.props ? this.appendTo(w, msg.bytes, msg.props, group) : null;
       const v = this.versionFor(w, group);
-      const end = this.finishWith(w, msg.seal, group);
+      const start = v.size;
+      const appended = msg.bytes && msg.props ? this.appendTo(w, msg.bytes, msg.props, group) : null;
+      let end: number;
+      try {
+        end = this.finishWith(w, msg.seal, group);
+      } catch (err) {
+        // One message, one answer: the seal failed, so the append it carried is taken back.
+        if (msg.bytes && appended) this.takeBack(v, start, msg.bytes, group);
+        throw err;
+      }
       group.answers.push(() => {
         const err = group.failed.get(v);
         if (err) return failure(msg.id, err);
@@ -515,7 +535,7 @@ class Storage {
       v.slot = -1;
       this.evictIfSealed(v);
       // Open versions stay loaded for their next writer, up to a cap; the sweep is rare.
-      if (this.versions.size > this.slots.inUse + MAX_IDLE_VERSIONS) this.evictIdle();
+      this.capIdle();
       return;
     }
     const parsed = parseVersionKey(key);
@@ -534,7 +554,13 @@ class Storage {
 
   private unload(v: Version): void {
     this.metas.flush(v);
-    this.syncBeforeClose(v);
+    try {
+      this.syncBeforeClose(v);
+    } catch (err) {
+      // Stays loaded (its handle open); the kept log covers it at the next start.
+      console.error(`stream-db: could not sync ${v.key}.data: ${(err as Error).message}`);
+      return;
+    }
     if (v.fd >= 0) closeSync(v.fd);
     v.fd = -1;
     this.versions.delete(v.key);
@@ -628,6 +654,7 @@ class Storage {
     const start = v.size;
     this.writeAt(v, bytes, group);
     group.touched.add(v);
+    group.writers.add(w);
     return () => {
       let offset = start;
       const { names, nameIds, types, lengths: sizes, count } = props;
@@ -656,10 +683,27 @@ class Storage {
     });
   }
 
+  /** Undoes this group's last write to `v` (it has not been synced or published). */
+  private takeBack(v: Version, start: number, bytes: Uint8Array, group: Group): void {
+    try {
+      ftruncateSync(v.fd, start);
+    } catch (err) {
+      console.error(`stream-db: could not cut ${v.key}.data back: ${(err as Error).message}`);
+    }
+    v.size = start;
+    const record = group.written.get(v);
+    if (record && record.bytes[record.bytes.length - 1] === bytes) {
+      record.bytes.pop();
+      record.length -= bytes.length;
+      if (record.bytes.length === 0) group.written.delete(v);
+    }
+  }
+
   /** Creates the version if nothing did, seals it if asked; returns its length before any seal. */
   private finishWith(w: WriterState, seal: boolean, group: Group): number {
     const v = this.versionFor(w, group);
     const end = v.size;
+    group.writers.add(w);
     if (seal) {
       if (v.superseded) this.writable(v);
       if (!v.sealed) this.writeSeal(v, group, false);
@@ -676,8 +720,19 @@ class Storage {
       try {
         syncDir(dataDir);
       } catch (err) {
-        for (const v of group.touched) if (v.committed === 0) group.failed.set(v, err as Error);
+        // A new file whose bytes are in the synced commit log needs no directory entry to
+        // survive: replay creates it. Failing it now would cut bytes the log still holds.
+        for (const v of group.touched) {
+          if (v.committed === 0 && !group.viaLog.has(v)) group.failed.set(v, err as Error);
+        }
+        if (group.viaLog.size > 0) console.error(`stream-db: directory sync failed: ${(err as Error).message}`);
       }
+    }
+    // A failed sync ends every request that wrote in this group: none of its later
+    // messages may be written after the bytes it lost.
+    for (const w of group.writers) {
+      const err = w.target && group.failed.get(w.target);
+      if (err) w.error ??= err;
     }
     const now = new Date().toISOString();
     for (const v of group.touched) {
@@ -728,7 +783,10 @@ class Storage {
       syncs.push(
         logged.then(
           () => {
-            for (const v of viaLog) this.logged.add(v);
+            for (const v of viaLog) {
+              this.logged.add(v);
+              group.viaLog.add(v);
+            }
           },
           (err: Error) => {
             for (const v of viaLog) group.failed.set(v, err);
@@ -741,21 +799,34 @@ class Storage {
 
   /** Syncs every data file the commit log covers, then empties the log. */
   private async checkpoint(): Promise<void> {
-    if (!this.log) return;
+    if (!this.log || this.keepLog) return;
     const versions = [...this.logged];
     try {
       await Promise.all(versions.map((v) => fdatasyncAsync(v.fd)));
       this.log.reset();
       this.logged.clear();
     } catch (err) {
-      // The log keeps every record until a checkpoint succeeds.
-      console.error(`stream-db: commit-log checkpoint failed: ${(err as Error).message}`);
+      this.keepLog = true;
+      console.error(
+        `stream-db: commit-log checkpoint failed (${(err as Error).message}); the log is kept for the next start to replay`,
+      );
     }
   }
 
-  /** Before a logged version's handle closes, its data file must hold what the log has. */
+  /**
+   * Before a logged version's handle closes, its data file must hold what the log has.
+   * If that sync fails, the log must keep its records: after a failed fsync a retry can
+   * report success for pages that were lost, so the log is never emptied again.
+   */
   private syncBeforeClose(v: Version): void {
-    if (this.logged.delete(v)) fdatasyncSync(v.fd);
+    if (!this.logged.has(v)) return;
+    try {
+      fdatasyncSync(v.fd);
+    } catch (err) {
+      this.keepLog = true;
+      throw err;
+    }
+    this.logged.delete(v);
   }
 
   /**
@@ -790,7 +861,7 @@ class Storage {
       v.fd = -1;
     }
     // A clean stop leaves the log empty; if a sync failed, the next start replays it.
-    if (this.log && this.logged.size === 0) this.log.reset();
+    if (this.log && this.logged.size === 0 && !this.keepLog) this.log.reset();
     this.log?.close();
     post({ type: "replies", replies: [{ id, ok: true, end: 0 }], idle: true });
   }

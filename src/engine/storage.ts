@@ -130,7 +130,19 @@ export class StorageClient {
     this.outbox = [];
     this.outboxTransfer = [];
     this.busy = true;
-    this.worker.postMessage(batch, transfer);
+    try {
+      this.worker.postMessage(batch, transfer);
+    } catch (err) {
+      // Nothing of the batch reached the worker: its requests fail, the next batch may go.
+      this.busy = false;
+      for (const msg of batch) {
+        if (!("id" in msg)) continue;
+        this.pending
+          .get(msg.id)
+          ?.reject(new EngineError("internal_error", `storage message failed: ${(err as Error).message}`));
+        this.pending.delete(msg.id);
+      }
+    }
   }
 
   private onMessage(msg: FromStorage): void {
