@@ -1,3 +1,4 @@
+import { readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { EngineError } from "./errors.js";
 import type { ReaderSource, ReaderStream } from "./reader.js";
@@ -12,6 +13,7 @@ import { decodeSlot, type SlotState } from "./shared-layout.js";
 /** Guard against a missed notify: re-check the slot at least this often. */
 const POLL_MS = 1000;
 const MAX_READ = 1 << 20;
+const SYNC_READ = 64 << 10;
 
 export class Feed implements ReaderSource {
   private readonly all = new Set<ReaderStream>();
@@ -199,7 +201,10 @@ export class Feed implements ReaderSource {
       const at = this.handed;
       const n = Math.min(MAX_READ, s.length - at);
       const buf = Buffer.allocUnsafe(n);
-      const { bytesRead } = await this.file().read(buf, 0, n, at);
+      // A few fresh properties are in the page cache (the storage worker just wrote them):
+      // reading them here costs less than a trip through the thread pool and back.
+      const bytesRead =
+        n <= SYNC_READ ? readSync(this.file().fd, buf, 0, n, at) : (await this.file().read(buf, 0, n, at)).bytesRead;
       if (bytesRead <= 0) throw new Error(`the data file ended at ${at}, before ${s.length}`);
       const chunk = bytesRead === n ? buf : buf.subarray(0, bytesRead);
       // Hand out and advance in one synchronous step: a catching-up reader that sees
