@@ -220,6 +220,10 @@ second line </string>
     const again = await post(w(item), prop("c", "string", "3"));
     expect(again.status).toBe(409);
     expect(again.json()).toMatchObject({ error: { code: "version_sealed" }, offset: Buffer.byteLength(all) });
+    // The version's state answers before the body's content: a bad body still gets 409.
+    const invalid = await post(w(item), prop("x", "number", "abc"));
+    expect(invalid.status).toBe(409);
+    expect(invalid.json()).toMatchObject({ error: { code: "version_sealed" }, committed: 0 });
     expect(data(item)).toBe(all);
   });
 

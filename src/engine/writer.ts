@@ -112,7 +112,14 @@ export class Writer extends EventEmitter {
     if (this.begun) return;
     this.begun = true;
     const { itemId, version, expectedOffset } = this.target;
-    this.track(this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }));
+    this.track(
+      this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: EngineError) => {
+        // A refusal means nothing of the request was written; it is the answer, whatever
+        // else went wrong meanwhile (a bad body, say).
+        this.error = err;
+        throw err;
+      }),
+    );
   }
 
   /**
@@ -239,7 +246,8 @@ export class Writer extends EventEmitter {
       return;
     }
     const append = out.props.count > 0 && !this.error;
-    if (append || (!this.error && !this.aborted && !out.error)) this.ensureBegun();
+    // Begun even when the body is invalid: a refusal (409) is the answer then, not the 400.
+    if (append || (!this.error && !this.aborted)) this.ensureBegun();
     if (append) this.appendSlice(out);
     this.state = out.state;
     this.remainder = out.rest ?? bytes.subarray(out.consumed);
