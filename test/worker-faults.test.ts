@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { get, liveRead, post, prop } from "./helpers/http.js";
+import { get, line, liveRead, post, postChunks, prop } from "./helpers/http.js";
 import { spawnServer, tempDir } from "./helpers/server.js";
 
 /**
@@ -54,6 +54,37 @@ describe("a worker that crashes", () => {
       expect(s.output()).toMatch(/storage worker died/);
     } finally {
       s.child.kill("SIGKILL");
+    }
+  });
+
+  it("a failed commit-log sync: the request gets 500, and nothing it sent after the failure is written", async () => {
+    const dir = tempDir();
+    // The first group that writes to "flaky" holds its sync 200 ms, then fails it.
+    const s = await spawnServer([], dir, { STREAM_DB_FAULT_SYNC_FAIL: "flaky" });
+    try {
+      // p2 and the end of the body arrive while p1's group is still syncing: they must
+      // not be written after the bytes that failed.
+      const a = await postChunks(
+        `${s.url}/write-item-stream/flaky/1`,
+        [prop("p1", "string", "lost"), prop("p2", "string", "after")],
+        50,
+      );
+      expect(a.status, a.text).toBe(500);
+      expect(a.json()).toMatchObject({ error: { code: "write_failed" }, committed: 0 });
+      expect((await get(`${s.url}/read-item-stream/flaky/1?follow=false`)).text).toBe("<item>\n");
+      const b = await post(`${s.url}/write-item-stream/flaky/1`, prop("p3", "string", "kept"));
+      expect(b.status).toBe(200);
+    } finally {
+      s.child.kill("SIGKILL");
+      await new Promise((r) => s.child.once("exit", r));
+    }
+    // The log was cut back: a restart replays p3 and nothing of the failed group.
+    const again = await spawnServer([], dir);
+    try {
+      const text = (await get(`${again.url}/read-item-stream/flaky/1?follow=false`)).text;
+      expect(text).toBe(`<item>\n${line("p3", "string", "kept")}`);
+    } finally {
+      again.child.kill("SIGKILL");
     }
   });
 });

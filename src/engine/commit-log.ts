@@ -99,9 +99,11 @@ export class CommitLog {
     this.size += buf.length;
   }
 
-  sync(): Promise<void> {
+  /** `failure`: a test's injected error, returned as if fdatasync had failed. */
+  sync(failure?: Error): Promise<void> {
     return new Promise((resolve, reject) =>
-      fdatasync(this.fd, (err) => {
+      fdatasync(this.fd, (syncErr) => {
+        const err = syncErr ?? failure;
         if (err) {
           this.cutBack();
           return reject(err);

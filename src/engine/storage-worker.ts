@@ -52,6 +52,11 @@ if (!port) throw new Error("storage-worker must run as a worker thread");
 
 /** Test hook (README, "Fault injection"): an append to this item kills the thread. */
 const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
+/**
+ * Test hook (README, "Fault injection"): the first group that writes to this item holds
+ * its commit-log sync for 200 ms, then fails it as an fdatasync error would.
+ */
+let syncFailItem = process.env.STREAM_DB_FAULT_SYNC_FAIL;
 
 /** Unreferenced open versions kept loaded (fd and index) for the next writer. */
 const MAX_IDLE_VERSIONS = 1024;
@@ -738,7 +743,7 @@ class Storage {
     for (const v of group.touched) {
       if (group.failed.has(v)) {
         this.rollback(v);
-        continue;
+        if (!this.keepCreatedHeader(v)) continue;
       }
       v.committed = v.size;
       v.updatedAt = now;
@@ -776,10 +781,11 @@ class Storage {
     }
     if (this.log && records.length > 0) {
       const log = this.log;
+      const injected = this.injectedSyncFailure(viaLog);
       const logged = new Promise<void>((resolve) => {
         log.append(records);
         resolve();
-      }).then(() => log.sync());
+      }).then(() => (injected ? injected.then((err) => log.sync(err)) : log.sync()));
       syncs.push(
         logged.then(
           () => {
@@ -795,6 +801,14 @@ class Storage {
       );
     }
     await Promise.all(syncs);
+  }
+
+  private injectedSyncFailure(versions: Version[]): Promise<Error> | null {
+    if (syncFailItem === undefined || !versions.some((v) => v.itemId === syncFailItem)) return null;
+    syncFailItem = undefined;
+    return new Promise((resolve) =>
+      setTimeout(() => resolve(Object.assign(new Error("EIO: injected i/o error, fdatasync"), { code: "EIO" })), 200),
+    );
   }
 
   /** Syncs every data file the commit log covers, then empties the log. */
@@ -843,6 +857,26 @@ class Storage {
     }
     v.size = keep;
     if (v.sealed && !v.superseded) v.sealed = false;
+  }
+
+  /**
+   * A version created in a group whose sync failed keeps its `<item>` header and exists,
+   * empty (as after a failed append on a full disk): readers waiting for it get the
+   * header rather than waiting for a write that may never come. The header is synced on
+   * its own here, since the log records that held it were cut back.
+   */
+  private keepCreatedHeader(v: Version): boolean {
+    if (v.committed !== 0 || v.size !== ITEM_OPEN.length) return false;
+    try {
+      if (fsync !== "never") {
+        fdatasyncSync(v.fd);
+        syncDir(dataDir);
+      }
+      return true;
+    } catch (err) {
+      console.error(`stream-db: could not keep ${v.key}.data: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   // --- metadata and shutdown ------------------------------------------------------
