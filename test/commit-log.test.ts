@@ -91,4 +91,32 @@ describe("the commit log", () => {
       again.child.kill("SIGKILL");
     }
   });
+
+  it("is checkpointed: past its threshold the data files are synced and the log starts again", async () => {
+    const dir = tempDir();
+    const s = await spawnServer(["--fsync", "batch"], dir, { STREAM_DB_TEST_CHECKPOINT_BYTES: String(16 << 10) });
+    let largest = 0;
+    const expected = new Map<string, string>();
+    try {
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          let text = "<item>\n";
+          for (let n = 0; n < 60; n++) {
+            const r = await post(`${s.url}/write-item-stream/cp${i}/1`, prop("n", "string", `${n}`.repeat(40)));
+            expect(r.status).toBe(200);
+            text += line("n", "string", `${n}`.repeat(40));
+            largest = Math.max(largest, statSync(join(dir, LOG_NAME)).size);
+          }
+          expected.set(`cp${i}_1.data`, text);
+        }),
+      );
+    } finally {
+      s.child.kill("SIGKILL");
+      await new Promise((r) => s.child.once("exit", r));
+    }
+    // About 40 KiB went through the log; it never held much more than one threshold.
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThan(32 << 10);
+    for (const [name, text] of expected) expect(readFileSync(join(dir, name), "utf8")).toBe(text);
+  });
 });

@@ -57,6 +57,8 @@ const crashItem = process.env.STREAM_DB_FAULT_STORAGE_CRASH;
  * its commit-log sync for 200 ms, then fails it as an fdatasync error would.
  */
 let syncFailItem = process.env.STREAM_DB_FAULT_SYNC_FAIL;
+/** Test hook (README, "Fault injection"): checkpoint the commit log past this many bytes. */
+const checkpointBytes = Number(process.env.STREAM_DB_TEST_CHECKPOINT_BYTES) || CHECKPOINT_BYTES;
 
 /** Unreferenced open versions kept loaded (fd and index) for the next writer. */
 const MAX_IDLE_VERSIONS = 1024;
@@ -239,7 +241,7 @@ class Storage {
         const idle = this.queue.length === 0;
         if (replies.length > 0 || idle) post({ type: "replies", replies, idle });
         if (group.closeId >= 0) this.close(group.closeId);
-        else if (this.log && this.log.bytes > CHECKPOINT_BYTES) await this.checkpoint();
+        else if (this.log && this.log.bytes > checkpointBytes) await this.checkpoint();
       }
     } finally {
       this.running = false;
