@@ -3,13 +3,48 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CommitLog, LOG_NAME } from "../dist/engine/commit-log.js";
 import { get, line, post, prop } from "./helpers/http.js";
-import { spawnServer, tempDir } from "./helpers/server.js";
+import { type ChildServer, spawnServer, tempDir } from "./helpers/server.js";
 
 /**
  * In batch mode small appends are acknowledged once the commit log is synced; their data
  * files are synced later. These tests take away what a power cut would (the unsynced
  * data-file bytes) and check that start-up puts back every acknowledged property.
  */
+/**
+ * Writes `count` properties to each of `versions` versions, one POST each, the versions
+ * side by side; every one must be acknowledged. Then kills the server with SIGKILL.
+ * Returns what each data file must hold.
+ */
+async function writeThenKill(
+  s: ChildServer,
+  prefix: string,
+  versions: number,
+  count: number,
+  value: (n: number) => [type: string, text: string],
+  afterEach: () => void = () => undefined,
+): Promise<Map<string, string>> {
+  const expected = new Map<string, string>();
+  try {
+    await Promise.all(
+      Array.from({ length: versions }, async (_, i) => {
+        let text = "<item>\n";
+        for (let n = 0; n < count; n++) {
+          const [type, v] = value(n);
+          const r = await post(`${s.url}/write-item-stream/${prefix}${i}/1`, prop("n", type, v));
+          expect(r.status).toBe(200);
+          text += line("n", type, v);
+          afterEach();
+        }
+        expected.set(`${prefix}${i}_1.data`, text);
+      }),
+    );
+  } finally {
+    s.child.kill("SIGKILL");
+    await new Promise((r) => s.child.once("exit", r));
+  }
+  return expected;
+}
+
 describe("the commit log", () => {
   it("replays every whole record into its data file and ignores a torn last one", async () => {
     const dir = tempDir();
@@ -58,23 +93,7 @@ describe("the commit log", () => {
   it("a server killed after acknowledging, whose data files then lose their unsynced bytes, gets them back", async () => {
     const dir = tempDir();
     const s = await spawnServer(["--fsync", "batch"], dir);
-    const expected = new Map<string, string>();
-    try {
-      await Promise.all(
-        Array.from({ length: 20 }, async (_, i) => {
-          let text = "<item>\n";
-          for (let n = 0; n < 5; n++) {
-            const r = await post(`${s.url}/write-item-stream/wal${i}/1`, prop("n", "number", String(n)));
-            expect(r.status).toBe(200);
-            text += line("n", "number", String(n));
-          }
-          expected.set(`wal${i}_1.data`, text);
-        }),
-      );
-    } finally {
-      s.child.kill("SIGKILL");
-      await new Promise((r) => s.child.once("exit", r));
-    }
+    const expected = await writeThenKill(s, "wal", 20, 5, (n) => ["number", String(n)]);
     expect(statSync(join(dir, LOG_NAME)).size).toBeGreaterThan(0);
     // The data files were never synced: a power cut could leave them empty.
     for (const name of readdirSync(dir)) if (name.endsWith(".data")) truncateSync(join(dir, name), 0);
@@ -96,24 +115,16 @@ describe("the commit log", () => {
     const dir = tempDir();
     const s = await spawnServer(["--fsync", "batch"], dir, { STREAM_DB_TEST_CHECKPOINT_BYTES: String(16 << 10) });
     let largest = 0;
-    const expected = new Map<string, string>();
-    try {
-      await Promise.all(
-        Array.from({ length: 8 }, async (_, i) => {
-          let text = "<item>\n";
-          for (let n = 0; n < 60; n++) {
-            const r = await post(`${s.url}/write-item-stream/cp${i}/1`, prop("n", "string", `${n}`.repeat(40)));
-            expect(r.status).toBe(200);
-            text += line("n", "string", `${n}`.repeat(40));
-            largest = Math.max(largest, statSync(join(dir, LOG_NAME)).size);
-          }
-          expected.set(`cp${i}_1.data`, text);
-        }),
-      );
-    } finally {
-      s.child.kill("SIGKILL");
-      await new Promise((r) => s.child.once("exit", r));
-    }
+    const expected = await writeThenKill(
+      s,
+      "cp",
+      8,
+      60,
+      (n) => ["string", `${n}`.repeat(40)],
+      () => {
+        largest = Math.max(largest, statSync(join(dir, LOG_NAME)).size);
+      },
+    );
     // About 40 KiB went through the log; it never held much more than one threshold.
     expect(largest).toBeGreaterThan(0);
     expect(largest).toBeLessThan(32 << 10);

@@ -387,7 +387,7 @@ class Storage {
     this.versions.set(key, v);
     this.existing.add(key);
     group.touched.add(v);
-    group.written.set(v, { key, offset: 0, bytes: [ITEM_OPEN_BYTES], length: ITEM_OPEN_BYTES.length });
+    if (this.log) group.written.set(v, { key, offset: 0, bytes: [ITEM_OPEN_BYTES], length: ITEM_OPEN_BYTES.length });
     group.createdFile = true;
 
     this.latest.set(itemId, version);
@@ -631,7 +631,8 @@ class Storage {
       }
       throw new EngineError("write_failed", `the append failed: ${(err as Error).message}`);
     }
-    if (group) {
+    // What the commit log will need; outside batch mode there is no log to feed.
+    if (group && this.log) {
       const w = group.written.get(v);
       if (w) {
         w.bytes.push(bytes);

@@ -79,7 +79,6 @@ export class Writer extends EventEmitter {
   private wantsDrain = false;
   private settled = false;
   private aborted = false;
-  private sealOnFinish = false;
   private readonly done: Promise<WriteResult>;
   private settle!: { resolve: (r: WriteResult) => void; reject: (e: WriteFailure) => void };
 
@@ -99,7 +98,6 @@ export class Writer extends EventEmitter {
     // The caller awaits `finish()`; an abandoned writer must not raise unhandled rejections.
     this.done.catch(() => undefined);
     this.id = deps.storage.newWriterId();
-    this.sealOnFinish = target.seal;
   }
 
   /**
@@ -369,7 +367,7 @@ export class Writer extends EventEmitter {
     if (!failed && this.finalParsed && this.finishEnd === undefined) {
       this.finishEnd = null;
       this.track(
-        this.deps.storage.finish(this.id, this.sealOnFinish).then((reply) => {
+        this.deps.storage.finish(this.id, this.target.seal).then((reply) => {
           this.finishEnd = reply.end;
         }),
       );
@@ -379,7 +377,7 @@ export class Writer extends EventEmitter {
     if (typeof this.finishEnd === "number") {
       // `offset` never counts the seal's </item>: it is where this request's data ends.
       const offset = this.lastEnd >= 0 ? this.lastEnd : this.finishEnd;
-      this.settle.resolve({ committed: this.committed, offset, sealed: this.sealOnFinish });
+      this.settle.resolve({ committed: this.committed, offset, sealed: this.target.seal });
       return;
     }
     if (this.begun && this.finishEnd === undefined) this.deps.storage.drop(this.id);
