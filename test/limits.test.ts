@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { liveRead, openPost, post, prop } from "./helpers/http.js";
@@ -75,6 +76,20 @@ describe("limits", () => {
     const answer = await pending;
     expect(answer.status).toBe(408);
     expect(JSON.parse(answer.body)).toMatchObject({ error: { code: "request_timeout" }, committed: 1 });
+  });
+
+  it("a small body with a Content-Length that goes silent gets 408 and writes nothing", async () => {
+    const s = await start(["--body-idle-timeout", "300"]);
+    const body = prop("a", "string", "1");
+    const { text, ms } = await rawExchange(s.url, (sock) =>
+      sock.write(
+        `POST /write-item-stream/quiet/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
+      ),
+    );
+    expect(text).toMatch(/^HTTP\/1.1 408 /);
+    expect(jsonOf(text)).toMatchObject({ error: { code: "request_timeout" }, committed: 0 });
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(existsSync(`${s.dataDir}/quiet_1.data`)).toBe(false);
   });
 
   it("a body that keeps sending is not cut by the idle timeout, however long it runs", async () => {

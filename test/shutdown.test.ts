@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { liveRead, openPost, post, prop } from "./helpers/http.js";
@@ -21,6 +22,31 @@ describe("shutdown", () => {
     expect(text.endsWith("</property>\n")).toBe(true);
     const code = await new Promise((r) => s.child.on("exit", (c) => r(c)));
     expect(code).toBe(0);
+  });
+
+  it("SIGTERM answers 503 to a small body still arriving, and writes none of it", async () => {
+    const s = await spawnServer([], tempDir());
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    let text = "";
+    sock.on("data", (d) => (text += d));
+    sock.on("error", () => undefined);
+    const closed = new Promise((r) => sock.on("close", r));
+    const body = prop("a", "string", "1");
+    sock.write(
+      `POST /write-item-stream/partial/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
+    );
+    // The request has reached the handler once a later one on another socket is answered.
+    await post(`${s.url}/write-item-stream/other/1`, prop("b", "string", "2"));
+    s.child.kill("SIGTERM");
+    await closed;
+    expect(text).toMatch(/^HTTP\/1.1 503 /);
+    expect(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      error: { code: "shutting_down" },
+      committed: 0,
+    });
+    expect(await new Promise((r) => s.child.on("exit", (c) => r(c)))).toBe(0);
+    expect(existsSync(`${s.dataDir}/partial_1.data`)).toBe(false);
   });
 
   it("exits 0 within a few seconds with 2,000 readers attached", async () => {

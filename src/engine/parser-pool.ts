@@ -15,7 +15,7 @@ const BATCH_BYTES = 1 << 20;
  * Slices up to this size are parsed on the calling thread: for a small request the two
  * thread hops cost more than the parse (a 60-byte property parses in about a microsecond).
  */
-const INLINE_BYTES = 16 << 10;
+export const INLINE_BYTES = 16 << 10;
 
 interface Queued {
   input: ParseInput;

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { type DbError, EngineError } from "./errors.js";
 import type { ParserPool } from "./parser-pool.js";
-import { INITIAL_STATE, type ParseOutput, type ParseState } from "./property-parser.js";
+import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "./property-parser.js";
 import type { StorageClient } from "./storage.js";
 
 /**
@@ -299,15 +299,13 @@ export class Writer extends EventEmitter {
     this.begun = true;
     this.finishEnd = null;
     const count = out.props.count;
-    const { itemId, version, expectedOffset, seal } = this.target;
-    const body = count > 0 ? { bytes: out.out, props: out.props } : {};
     this.track(
-      this.deps.storage.write({ writer: this.id, itemId, version, expectedOffset, seal, ...body }).then((reply) => {
+      sendWhole(this.deps.storage, this.id, this.target, out).then((end) => {
         if (count > 0) {
           this.committed += count;
-          this.lastEnd = reply.end;
+          this.lastEnd = end;
         }
-        this.finishEnd = reply.end;
+        this.finishEnd = end;
       }),
     );
   }
@@ -384,6 +382,40 @@ export class Writer extends EventEmitter {
     const error = this.error ?? new EngineError("internal_error", "the client disconnected");
     this.settle.reject(new WriteFailure(error, this.committed));
   }
+}
+
+/**
+ * A request's whole body, parsed: one `write` message (begin, append, finish). Resolves
+ * with the version's length after the body's properties (before any seal).
+ */
+function sendWhole(storage: StorageClient, writer: number, target: WriteTarget, out: ParseOutput): Promise<number> {
+  const { itemId, version, expectedOffset, seal } = target;
+  const body = out.props.count > 0 ? { bytes: out.out, props: out.props } : {};
+  return storage.write({ writer, itemId, version, expectedOffset, seal, ...body }).then((reply) => reply.end);
+}
+
+/**
+ * A small request whose body has fully arrived: parsed on this thread and sent as one
+ * message, with none of a Writer's streaming machinery (the usual small append). A body
+ * that does not parse cleanly returns null: the caller streams it through a Writer, so
+ * that its answer (a refusal first, then the error, and what did commit) is the same.
+ */
+export function writeSmallBody(deps: WriterDeps, target: WriteTarget, body: Uint8Array): Promise<WriteResult> | null {
+  let out: ParseOutput;
+  try {
+    // Not in place: the Writer may need the body as it came.
+    out = parseSlice({ bytes: body, state: INITIAL_STATE, final: true, maxPropertyBytes: deps.maxPropertyBytes });
+  } catch {
+    return null;
+  }
+  if (out.error) return null;
+  const committed = out.props.count;
+  return sendWhole(deps.storage, deps.storage.newWriterId(), target, out).then(
+    (offset) => ({ committed, offset, sealed: target.seal }),
+    (err: DbError) => {
+      throw new WriteFailure(err, 0);
+    },
+  );
 }
 
 /** True when the chunk ends with '>' and optional whitespace: a writer paused after a tag. */
