@@ -1,4 +1,5 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
+import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "./canonical.js";
 import { EngineError, toWire, type WireError } from "./errors.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
@@ -130,7 +131,87 @@ interface OpenProperty {
 }
 
 export function parseSlice(input: ParseInput): ParseOutput {
-  return new SliceParser(input).run();
+  const { phase } = input.state;
+  if (input.slowOnly || (phase !== Phase.Prolog && phase !== Phase.Top)) return new SliceParser(input).run();
+  const { bytes } = input;
+  let at = 0;
+  let state = input.state;
+  const bigs: { big: LeadingBinary; at: number }[] = [];
+  for (let big = leadingBinary(bytes, input.maxPropertyBytes); big; ) {
+    bigs.push({ big, at });
+    at += big.end;
+    state = {
+      phase: Phase.Top,
+      atStart: false,
+      line: state.line + big.newlines,
+      column: big.newlines === 0 ? state.column + big.lastLineUnits : big.lastLineUnits,
+    };
+    big = leadingBinary(bytes.subarray(at), input.maxPropertyBytes);
+  }
+  if (bigs.length === 0) return new SliceParser(input).run();
+  const rest = new SliceParser({ ...input, bytes: bytes.subarray(at), state, inPlace: false }).run();
+  return withLeadingBinaries(input, bigs, at, rest);
+}
+
+/** The large binary properties that open a slice, read from its bytes, then the rest's output. */
+function withLeadingBinaries(
+  input: ParseInput,
+  bigs: { big: LeadingBinary; at: number }[],
+  restStart: number,
+  rest: ParseOutput,
+): ParseOutput {
+  const { bytes } = input;
+  const names: string[] = [];
+  const ids = new Map<string, number>();
+  const nameIds: number[] = [];
+  const types: number[] = [];
+  const lengths: number[] = [];
+  const add = (name: string, type: number, length: number) => {
+    let id = ids.get(name);
+    if (id === undefined) {
+      id = names.push(name) - 1;
+      ids.set(name, id);
+    }
+    nameIds.push(id);
+    types.push(type);
+    lengths.push(length);
+  };
+  for (const { big } of bigs)
+    add(big.name, BINARY, big.head.length + (big.valueEnd - big.valueStart) + big.tail.length);
+  const { props } = rest;
+  for (let i = 0; i < props.count; i++) add(props.names[props.nameIds[i]], props.types[i], props.lengths[i]);
+  let size = rest.out.length;
+  for (let i = 0; i < bigs.length; i++) size += lengths[i];
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const { big, at } of bigs) {
+    out.set(big.head, o);
+    o += big.head.length;
+    out.set(bytes.subarray(at + big.valueStart, at + big.valueEnd), o);
+    o += big.valueEnd - big.valueStart;
+    out.set(big.tail, o);
+    o += big.tail.length;
+  }
+  out.set(rest.out, o);
+  const consumed = restStart + rest.consumed;
+  const result: ParseOutput = { out, props: sliceProps(names, nameIds, types, lengths), consumed, state: rest.state };
+  if (input.inPlace) result.rest = bytes.slice(consumed);
+  if (rest.error) result.error = rest.error;
+  return result;
+}
+
+const BINARY = typeCode("binary");
+
+/** Plain arrays for a few properties, typed ones (moved, not copied, between threads) for many. */
+function sliceProps(names: string[], nameIds: number[], types: number[], lengths: number[]): SliceProps {
+  const plain = nameIds.length <= PLAIN_COLUMNS;
+  return {
+    count: nameIds.length,
+    names,
+    nameIds: plain ? nameIds : Uint32Array.from(nameIds),
+    types: plain ? types : Uint8Array.from(types),
+    lengths: plain ? lengths : Uint32Array.from(lengths),
+  };
 }
 
 class SliceParser {
@@ -514,14 +595,7 @@ class SliceParser {
       line,
       column,
     };
-    const plain = this.ids.length <= PLAIN_COLUMNS;
-    const props: SliceProps = {
-      count: this.ids.length,
-      names: this.names,
-      nameIds: plain ? this.ids : Uint32Array.from(this.ids),
-      types: plain ? this.types : Uint8Array.from(this.types),
-      lengths: plain ? this.lengths : Uint32Array.from(this.lengths),
-    };
+    const props = sliceProps(this.names, this.ids, this.types, this.lengths);
     const result: ParseOutput = { out, props, consumed, state };
     if (rest) result.rest = rest;
     if (this.error) result.error = toWire(this.error);
