@@ -1,5 +1,6 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { outputTransferables, type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
+import { releaseBuffers } from "./release.js";
 
 /** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
 const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
@@ -22,7 +23,11 @@ export default function parseTask(inputs: ParseInput[]) {
     }
     const result = parseSlice(input);
     results.push(result);
-    transfer.push(...outputTransferables(result));
+    const moved = outputTransferables(result);
+    transfer.push(...moved);
+    // The slice is this thread's (moved or copied here); unless its bytes go back as the
+    // output, nothing needs them any more.
+    if (!moved.includes(input.bytes.buffer as ArrayBuffer)) releaseBuffers([input.bytes.buffer as ArrayBuffer]);
   }
   return move({
     [transferableSymbol]: transfer,

@@ -27,6 +27,7 @@ import type {
   ToStorage,
   WriteRequest,
 } from "./protocol.js";
+import { releaseBuffers } from "./release.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
 import { cutTornTail, isConsistent, quickState } from "./startup-check.js";
@@ -100,6 +101,13 @@ class Group {
   readonly answers: Deferred[] = [];
   createdFile = false;
   closeId = -1;
+}
+
+/** The body buffers a batch brought: written, logged and answered once its group is done. */
+function* appendedBuffers(batch: ToStorage[]): Generator<ArrayBuffer> {
+  for (const msg of batch) {
+    if ((msg.type === "append" || msg.type === "write") && msg.bytes) yield msg.bytes.buffer as ArrayBuffer;
+  }
 }
 
 function fdatasyncAsync(fd: number): Promise<void> {
@@ -240,6 +248,7 @@ class Storage {
         // `idle` tells the main thread it may send its next batch (storage.ts).
         const idle = this.queue.length === 0;
         if (replies.length > 0 || idle) post({ type: "replies", replies, idle });
+        releaseBuffers(appendedBuffers(batch));
         if (group.closeId >= 0) this.close(group.closeId);
         else if (this.log && this.log.bytes > checkpointBytes) await this.checkpoint();
       }
