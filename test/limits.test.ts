@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { liveRead, openPost, post, prop } from "./helpers/http.js";
-import { startTestServer, type TestServer } from "./helpers/server.js";
+import { get, liveRead, openPost, post, prop } from "./helpers/http.js";
+import { spawnServer, startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
@@ -78,18 +78,38 @@ describe("limits", () => {
     expect(JSON.parse(answer.body)).toMatchObject({ error: { code: "request_timeout" }, committed: 1 });
   });
 
-  it("a small body with a Content-Length that goes silent gets 408 and writes nothing", async () => {
-    const s = await start(["--body-idle-timeout", "300"]);
+  it("a small body with a Content-Length commits each property as it arrives; silence then gets 408", async () => {
+    const s = await start(["--body-idle-timeout", "400"]);
     const body = prop("a", "string", "1");
-    const { text, ms } = await rawExchange(s.url, (sock) =>
+    const exchange = rawExchange(s.url, (sock) =>
       sock.write(
         `POST /write-item-stream/quiet/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
+      ),
+    );
+    // Readers see the whole property while the body is still incomplete.
+    let seen = "";
+    for (let i = 0; i < 50 && !seen.includes('for="a"'); i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      const r = await get(`${s.url}/read-item-stream/quiet/1?follow=false&wait=false`);
+      if (r.status === 200) seen = r.text;
+    }
+    expect(seen).toContain(`${body}\n`);
+    const { text } = await exchange;
+    expect(text).toMatch(/^HTTP\/1.1 408 /);
+    expect(jsonOf(text)).toMatchObject({ error: { code: "request_timeout" }, committed: 1 });
+  });
+
+  it("a small body that never starts gets 408 and writes nothing", async () => {
+    const s = await start(["--body-idle-timeout", "300"]);
+    const { text, ms } = await rawExchange(s.url, (sock) =>
+      sock.write(
+        "POST /write-item-stream/never/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: 50\r\n\r\n",
       ),
     );
     expect(text).toMatch(/^HTTP\/1.1 408 /);
     expect(jsonOf(text)).toMatchObject({ error: { code: "request_timeout" }, committed: 0 });
     expect(ms).toBeGreaterThanOrEqual(250);
-    expect(existsSync(`${s.dataDir}/quiet_1.data`)).toBe(false);
+    expect(existsSync(`${s.dataDir}/never_1.data`)).toBe(false);
   });
 
   it("a body that keeps sending is not cut by the idle timeout, however long it runs", async () => {
@@ -132,6 +152,21 @@ describe("limits", () => {
     expect(second.headers["retry-after"]).toBe("1");
     expect(second.json().error.code).toBe("too_many_writers");
     req.destroy();
+  });
+
+  it("a small write waiting for its commit still holds its --max-writers place", async () => {
+    // The first group that writes item "slow" holds its sync for 200 ms (then fails it).
+    const s = await spawnServer(["--max-writers", "1"], tempDir(), { STREAM_DB_FAULT_SYNC_FAIL: "slow" });
+    try {
+      const first = post(`${s.url}/write-item-stream/slow/1`, prop("a", "string", "1"));
+      await new Promise((res) => setTimeout(res, 50));
+      const second = await post(`${s.url}/write-item-stream/other/1`, prop("b", "string", "2"));
+      expect(second.status).toBe(503);
+      expect(second.json().error.code).toBe("too_many_writers");
+      expect((await first).status).toBe(500);
+    } finally {
+      s.child.kill("SIGKILL");
+    }
   });
 
   it("a client that sends a whole body and hangs up at once frees its writer place", async () => {

@@ -24,7 +24,7 @@ describe("shutdown", () => {
     expect(code).toBe(0);
   });
 
-  it("SIGTERM answers 503 to a small body still arriving, and writes none of it", async () => {
+  it("SIGTERM answers 503 to a small body that has not started, and writes nothing", async () => {
     const s = await spawnServer([], tempDir());
     const { port } = new URL(s.url);
     const sock = connect(Number(port), "127.0.0.1");
@@ -32,9 +32,8 @@ describe("shutdown", () => {
     sock.on("data", (d) => (text += d));
     sock.on("error", () => undefined);
     const closed = new Promise((r) => sock.on("close", r));
-    const body = prop("a", "string", "1");
     sock.write(
-      `POST /write-item-stream/partial/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`,
+      "POST /write-item-stream/partial/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: 50\r\n\r\n",
     );
     // The request has reached the handler once a later one on another socket is answered.
     await post(`${s.url}/write-item-stream/other/1`, prop("b", "string", "2"));

@@ -15,9 +15,9 @@ import { booleanParam, checkXmlContentType, offsetValue } from "./params.js";
 /**
  * POST /write-item-stream/{item_id}/{version}: streams the body into the engine chunk by
  * chunk, pausing the socket while the engine is full, and answers once every property
- * is committed, or at the first error with the count that did commit. A small body with
- * a Content-Length is gathered whole first and handed over in one piece: the usual
- * one-property append then costs one parse and one message, not a stream's machinery.
+ * is committed, or at the first error with the count that did commit. A small body that
+ * arrives whole in its first chunk (the usual one-property append) is handed over in
+ * one piece instead: one parse and one message, not a stream's machinery.
  */
 export async function handleWrite(
   ctx: ServerContext,
@@ -38,10 +38,29 @@ export async function handleWrite(
   }
   const length = bodyLength(req);
   const opts: WriteOptions = { expectedOffset, seal, contentLength: length };
-  const outcome =
-    length !== undefined && length <= SMALL_BODY_BYTES
-      ? await writeGathered(ctx, req, p, opts, length)
-      : await writeStreamed(ctx, req, p, opts);
+  // The place is taken before the first await, so a burst cannot overshoot the limit,
+  // and held until the request is answered.
+  let stop = () => {};
+  const interrupt = () => stop();
+  ctx.activeWrites.add(interrupt);
+  const onStop = (fn: () => void) => {
+    stop = fn;
+  };
+  let outcome: Outcome | null;
+  try {
+    const first =
+      length !== undefined && length <= SMALL_BODY_BYTES ? await firstChunk(ctx, req, length, onStop) : null;
+    if (first?.kind === "whole") {
+      stop = () => {}; // in the engine's hands: shutdown lets queued writes finish
+      outcome = await ctx.engine.writeBody(p.itemId, p.version, opts, first.body).catch(asOutcome);
+    } else if (first?.kind === "over") {
+      outcome = first.outcome;
+    } else {
+      outcome = await writeStreamed(ctx, req, p, opts, first?.chunk, onStop);
+    }
+  } finally {
+    ctx.activeWrites.delete(interrupt);
+  }
   if (outcome === null || res.destroyed) return;
   if (outcome instanceof WriteFailure) {
     if (!req.complete) {
@@ -63,51 +82,61 @@ export async function handleWrite(
 
 type Outcome = WriteResult | WriteFailure;
 
+/** A write's own failure is its outcome; anything else (a bug, a refused name) is thrown on. */
+function asOutcome(err: unknown): Outcome {
+  if (err instanceof WriteFailure) return err;
+  throw err;
+}
+
+type FirstChunk =
+  /** The whole body, in one chunk (or none, for an empty body). */
+  | { kind: "whole"; body: Uint8Array }
+  /** Only part of it: the request is paused, to be streamed from this chunk on. */
+  | { kind: "part"; chunk: Buffer }
+  /** Ended before anything was written: silent, shut down, or (null) the client left. */
+  | { kind: "over"; outcome: WriteFailure | null };
+
 /**
- * A small body: gathered whole, then written in one piece. Resolves null if the client
- * left before sending all of it (nothing was written then, and nobody is left to tell).
+ * Waits for a small body's first chunk. Usually it is the whole body; if not, the body
+ * is streamed like any other, so that each property still commits as it arrives.
  */
-function writeGathered(
+function firstChunk(
   ctx: ServerContext,
   req: IncomingMessage,
-  p: RouteParams,
-  opts: WriteOptions,
   length: number,
-): Promise<Outcome | null> {
-  return new Promise((resolve, reject) => {
-    const body = new Uint8Array(length);
-    let received = 0;
-    let gathering = true;
-    // Ends the gathering; false if it had ended already.
-    const stop = (): boolean => {
-      if (!gathering) return false;
-      gathering = false;
+  onStop: (fn: () => void) => void,
+): Promise<FirstChunk> {
+  return new Promise((resolve) => {
+    let waiting = true;
+    const done = (result: FirstChunk) => {
+      if (!waiting) return;
+      waiting = false;
       clearTimeout(idle);
-      ctx.activeWrites.delete(interrupt);
-      return true;
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("close", onClose);
+      resolve(result);
     };
-    const fail = (error: EngineError | HttpError) => stop() && resolve(new WriteFailure(error, 0));
-    const interrupt = () => fail(new EngineError("shutting_down", "the server is shutting down"));
-    ctx.activeWrites.add(interrupt);
-    const idle = idleTimer(ctx, () => fail(silent(ctx)));
-    req.on("data", (chunk: Buffer) => {
-      if (!gathering) return;
-      idle.refresh();
-      // node:http never passes more than Content-Length; a body must not crash the server.
-      if (received + chunk.length > length)
-        return fail(new HttpError("bad_request", "the body is longer than its Content-Length"));
-      body.set(chunk, received);
-      received += chunk.length;
-    });
-    req.on("end", () => {
-      if (!stop()) return;
-      ctx.engine
-        .writeBody(p.itemId, p.version, opts, body)
-        .then(resolve, (err: unknown) => (err instanceof WriteFailure ? resolve(err) : reject(err)));
-    });
-    req.on("close", () => {
-      if (!req.readableEnded && stop()) resolve(null);
-    });
+    const over = (error: EngineError | HttpError | null) =>
+      done({ kind: "over", outcome: error && new WriteFailure(error, 0) });
+    let whole: Buffer | null = null;
+    const onData = (chunk: Buffer) => {
+      // All of it: the request's 'end' follows at once (node:http has the whole message).
+      if (chunk.length >= length) whole = chunk;
+      else {
+        req.pause();
+        done({ kind: "part", chunk });
+      }
+    };
+    const onEnd = () => done({ kind: "whole", body: whole ?? new Uint8Array(0) });
+    const onClose = () => {
+      if (!req.readableEnded) over(null);
+    };
+    const idle = idleTimer(ctx, () => over(silent(ctx)));
+    onStop(() => over(new EngineError("shutting_down", "the server is shutting down")));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("close", onClose);
   });
 }
 
@@ -117,20 +146,13 @@ async function writeStreamed(
   req: IncomingMessage,
   p: RouteParams,
   opts: WriteOptions,
+  first: Buffer | undefined,
+  onStop: (fn: () => void) => void,
 ): Promise<Outcome> {
-  // The place is taken before the first await, so a burst cannot overshoot the limit.
-  let stop = () => {};
-  const interrupt = () => stop();
-  ctx.activeWrites.add(interrupt);
-  let writer: Writer;
-  try {
-    writer = await ctx.engine.openWriter(p.itemId, p.version, opts);
-  } catch (err) {
-    ctx.activeWrites.delete(interrupt);
-    throw err;
-  }
-  stop = () => writer.interrupt(new EngineError("shutting_down", "the server is shutting down"));
+  const writer = await ctx.engine.openWriter(p.itemId, p.version, opts);
+  onStop(() => writer.interrupt(new EngineError("shutting_down", "the server is shutting down")));
   const idle = idleTimer(ctx, () => writer.interrupt(silent(ctx)));
+  const room = first === undefined || writer.push(first);
   req.on("data", (chunk: Buffer) => {
     idle.refresh();
     if (!writer.push(chunk)) req.pause();
@@ -144,14 +166,15 @@ async function writeStreamed(
     if (!req.readableEnded) writer.abort();
   });
   if (req.destroyed && !req.readableEnded) writer.abort();
+  // Paused after its first chunk, the body flows again now that the writer listens (or
+  // at its 'drain', if that chunk already filled it).
+  else if (first && room) req.resume();
   try {
     return await writer.result;
   } catch (err) {
-    if (!(err instanceof WriteFailure)) throw err;
-    return err;
+    return asOutcome(err);
   } finally {
     clearTimeout(idle);
-    ctx.activeWrites.delete(interrupt);
   }
 }
 
