@@ -2,7 +2,7 @@
 // per POST) with every connection on ONE version, stream-db --fsync batch, against the
 // node:http POST reference with the same load.
 // Success: stream-db req/s >= 40% of the POST reference's req/s.
-// Knobs: BENCH_DURATION (s, 10), BENCH_CONNECTIONS (50), BENCH_WARMUP (s, 1).
+// Knobs: BENCH_DURATION (s, 10), BENCH_CONNECTIONS (50), BENCH_WARMUP (s, 1), BENCH_ROUNDS (3).
 import { streamDbPaths } from "../lib/appends.mjs";
 import { compareAppends } from "./small-appends.mjs";
 
