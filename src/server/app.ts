@@ -15,6 +15,9 @@ import { handleWrite } from "./write-handler.js";
  * `/`, `..` or NUL; a name that fails is answered 400 before any file is touched.
  */
 
+/** Shared by every request without a query string; handlers only read it. */
+const NO_QUERY = new URLSearchParams();
+
 const ROUTE = /^\/(write|read)-item-stream\/([^/]*)\/([^/]*)\/?$/;
 
 type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, p: RouteParams) => Promise<void>;
@@ -25,6 +28,7 @@ const METHODS: Record<string, Record<string, Handler>> = {
 };
 
 function decodeSegment(raw: string): string {
+  if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -38,7 +42,7 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   const target = req.url ?? "/";
   const q = target.indexOf("?");
   const pathname = q < 0 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
+  const query = q < 0 ? NO_QUERY : new URLSearchParams(target.slice(q + 1));
   const m = ROUTE.exec(pathname);
   if (!m)
     throw new HttpError("route_not_found", `no such resource: ${pathname.slice(0, 200)}; see the README for the API`);
