@@ -59,14 +59,15 @@ export function leadingBinary(bytes: Uint8Array, maxBytes: number): LeadingBinar
     if (c < 0x20 || c === 0x3c || c === 0x26) return null;
   }
   if (i >= nameLimit) return null;
+  const nameEnd = i;
   let name: string;
   try {
-    name = nameDecoder.decode(bytes.subarray(nameStart, i));
+    name = nameDecoder.decode(bytes.subarray(nameStart, nameEnd));
   } catch {
     return null;
   }
   if (name.length === 0 || name.length > MAX_NAME || /[\ufffe\uffff]/.test(name)) return null;
-  i = skipSpace(bytes, i + 1);
+  i = skipSpace(bytes, nameEnd + 1);
   if (bytes[i] !== 0x3e) return null;
   i = skipSpace(bytes, i + 1);
   if (!startsWith(bytes, i, "<binary>")) return null;
@@ -82,8 +83,7 @@ export function leadingBinary(bytes: Uint8Array, maxBytes: number): LeadingBinar
 
   const line = canonicalLine(name, "binary", "");
   const head = encoder.encode(line.slice(0, line.length - TAIL.length));
-  if (head.length + (valueEnd - valueStart) + TAIL.length > maxBytes) return null;
-  const nameEnd = nameStart + Buffer.byteLength(name);
+  if (head.length + length + TAIL.length > maxBytes) return null;
   const at = position(
     bytes,
     { start: nameStart, end: nameEnd, units: name.length },
