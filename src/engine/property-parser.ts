@@ -161,27 +161,14 @@ function withLeadingBinaries(
   rest: ParseOutput,
 ): ParseOutput {
   const { bytes } = input;
-  const names: string[] = [];
-  const ids = new Map<string, number>();
-  const nameIds: number[] = [];
-  const types: number[] = [];
-  const lengths: number[] = [];
-  const add = (name: string, type: number, length: number) => {
-    let id = ids.get(name);
-    if (id === undefined) {
-      id = names.push(name) - 1;
-      ids.set(name, id);
-    }
-    nameIds.push(id);
-    types.push(type);
-    lengths.push(length);
-  };
-  for (const { big } of bigs)
-    add(big.name, BINARY, big.head.length + (big.valueEnd - big.valueStart) + big.tail.length);
+  const columns = new Columns();
+  for (const { big } of bigs) {
+    columns.add(big.name, BINARY, big.head.length + (big.valueEnd - big.valueStart) + big.tail.length);
+  }
   const { props } = rest;
-  for (let i = 0; i < props.count; i++) add(props.names[props.nameIds[i]], props.types[i], props.lengths[i]);
+  for (let i = 0; i < props.count; i++) columns.add(props.names[props.nameIds[i]], props.types[i], props.lengths[i]);
   let size = rest.out.length;
-  for (let i = 0; i < bigs.length; i++) size += lengths[i];
+  for (let i = 0; i < bigs.length; i++) size += columns.lengths[i];
   const out = new Uint8Array(size);
   let o = 0;
   for (const { big, at } of bigs) {
@@ -194,7 +181,7 @@ function withLeadingBinaries(
   }
   out.set(rest.out, o);
   const consumed = restStart + rest.consumed;
-  const result: ParseOutput = { out, props: sliceProps(names, nameIds, types, lengths), consumed, state: rest.state };
+  const result: ParseOutput = { out, props: columns.props(), consumed, state: rest.state };
   if (input.inPlace) result.rest = bytes.slice(consumed);
   if (rest.error) result.error = rest.error;
   return result;
@@ -202,25 +189,41 @@ function withLeadingBinaries(
 
 const BINARY = typeCode("binary");
 
-/** Plain arrays for a few properties, typed ones (moved, not copied, between threads) for many. */
-function sliceProps(names: string[], nameIds: number[], types: number[], lengths: number[]): SliceProps {
-  const plain = nameIds.length <= PLAIN_COLUMNS;
-  return {
-    count: nameIds.length,
-    names,
-    nameIds: plain ? nameIds : Uint32Array.from(nameIds),
-    types: plain ? types : Uint8Array.from(types),
-    lengths: plain ? lengths : Uint32Array.from(lengths),
-  };
+/** A slice's index columns, each distinct name stored once. */
+class Columns {
+  readonly names: string[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly nameIds: number[] = [];
+  private readonly types: number[] = [];
+  readonly lengths: number[] = [];
+
+  add(name: string, type: number, length: number): void {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.names.push(name) - 1;
+      this.ids.set(name, id);
+    }
+    this.nameIds.push(id);
+    this.types.push(type);
+    this.lengths.push(length);
+  }
+
+  /** Plain arrays for a few properties, typed ones (moved, not copied, between threads) for many. */
+  props(): SliceProps {
+    const plain = this.nameIds.length <= PLAIN_COLUMNS;
+    return {
+      count: this.nameIds.length,
+      names: this.names,
+      nameIds: plain ? this.nameIds : Uint32Array.from(this.nameIds),
+      types: plain ? this.types : Uint8Array.from(this.types),
+      lengths: plain ? this.lengths : Uint32Array.from(this.lengths),
+    };
+  }
 }
 
 class SliceParser {
   private readonly lines: string[] = [];
-  private readonly names: string[] = [];
-  private readonly nameIds = new Map<string, number>();
-  private readonly ids: number[] = [];
-  private readonly types: number[] = [];
-  private readonly lengths: number[] = [];
+  private readonly columns = new Columns();
   private text = "";
   /** Position (in `text`) just after the last cut, and the phase that holds there. */
   private cut = 0;
@@ -455,15 +458,7 @@ class SliceParser {
 
   private emit(line: string, bytes: number, name: string, type: PropertyType): void {
     this.lines.push(line);
-    this.lengths.push(bytes);
-    let id = this.nameIds.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.names.push(name);
-      this.nameIds.set(name, id);
-    }
-    this.ids.push(id);
-    this.types.push(typeCode(type));
+    this.columns.add(name, typeCode(type), bytes);
   }
 
   /**
@@ -595,7 +590,7 @@ class SliceParser {
       line,
       column,
     };
-    const props = sliceProps(this.names, this.ids, this.types, this.lengths);
+    const props = this.columns.props();
     const result: ParseOutput = { out, props, consumed, state };
     if (rest) result.rest = rest;
     if (this.error) result.error = toWire(this.error);
