@@ -1,7 +1,18 @@
-import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CommitLog, LOG_NAME } from "../dist/engine/commit-log.js";
+import { CommitLog, inspectLog, LOG_NAME } from "../dist/engine/commit-log.js";
 import { get, line, post, prop } from "./helpers/http.js";
 import { type ChildServer, spawnServer, tempDir } from "./helpers/server.js";
 
@@ -63,14 +74,77 @@ describe("the commit log", () => {
     // As after a power cut: the data files lost what was not synced, and the crash came
     // in the middle of the next record.
     writeFileSync(join(dir, "one_1.data"), "<item>\n<prop");
-    appendFileSync(join(dir, LOG_NAME), Buffer.from([0x57, 0x41, 0x4c, 0x31, 9, 0]));
+    writeAt(join(dir, LOG_NAME), inspectLog(join(dir, LOG_NAME)).end, Buffer.from([0x57, 0x41, 0x4c, 0x31, 9, 0]));
 
     const reopened = CommitLog.open(dir, true);
     expect(reopened.replayed).toBe(3);
     reopened.log?.close();
     expect(readFileSync(join(dir, "one_1.data"), "utf8")).toBe(`<item>\n${b}`);
     expect(readFileSync(join(dir, "two_1.data"), "utf8")).toBe(`<item>\n${b}`);
-    expect(statSync(join(dir, LOG_NAME)).size).toBe(0);
+    expect(inspectLog(join(dir, LOG_NAME)).records).toBe(0);
+  });
+
+  it("emptied, it starts a new generation: records of the last one, left in the file, are not replayed", async () => {
+    const dir = tempDir();
+    const { log } = CommitLog.open(dir, true);
+    if (!log) throw new Error("no log");
+    const item = Buffer.from("<item>\n");
+    const long = Buffer.from(`<property for="x"><string>${"a".repeat(200)}</string></property>\n`);
+    log.append([{ key: "old_1", offset: 0, bytes: [item, long] }]);
+    log.append([{ key: "old_1", offset: item.length + long.length, bytes: [long] }]);
+    await log.sync();
+    log.reset(); // as at a checkpoint, once the data files are synced
+    // Exactly as long as the old first record: the old second one follows it, whole.
+    log.append([{ key: "new_1", offset: 0, bytes: [item, long] }]);
+    await log.sync();
+    log.close();
+    const raw = readFileSync(join(dir, LOG_NAME));
+    const end = inspectLog(join(dir, LOG_NAME)).end;
+    expect(raw.readUInt32LE(end)).toBe(0x314c4157);
+    expect(raw.includes(long, end)).toBe(true);
+
+    const reopened = CommitLog.open(dir, true);
+    reopened.log?.close();
+    expect(reopened.replayed).toBe(1);
+    expect(existsSync(join(dir, "old_1.data"))).toBe(false);
+    expect(readFileSync(join(dir, "new_1.data"), "utf8")).toBe(`<item>\n${long}`);
+  });
+
+  it("a log left by the first format (records from byte 0, checksums unseeded) is replayed", () => {
+    const dir = tempDir();
+    const key = Buffer.from("legacy_1");
+    const bytes = Buffer.from("<item>\n");
+    const record = Buffer.alloc(24 + key.length + bytes.length);
+    record.writeUInt32LE(0x314c4157, 0);
+    record.writeUInt16LE(key.length, 4);
+    record.writeBigUInt64LE(0n, 8);
+    record.writeUInt32LE(bytes.length, 16);
+    key.copy(record, 24);
+    bytes.copy(record, 24 + key.length);
+    record.writeUInt32LE(crc32(record.subarray(24)), 20);
+    writeFileSync(join(dir, LOG_NAME), record);
+    const { log, replayed } = CommitLog.open(dir, true);
+    log?.close();
+    expect(replayed).toBe(1);
+    expect(readFileSync(join(dir, "legacy_1.data"), "utf8")).toBe("<item>\n");
+  });
+
+  it("grows a mebibyte of zeros at a time, so that most syncs overwrite and need no journal commit", async () => {
+    const dir = tempDir();
+    const { log } = CommitLog.open(dir, true);
+    if (!log) throw new Error("no log");
+    const sizes = new Set<number>();
+    for (let i = 0; i < 100; i++) {
+      log.append([{ key: "g_1", offset: i * 1000, bytes: [Buffer.alloc(1000, 0x61)] }]);
+      await log.sync();
+      sizes.add(statSync(join(dir, LOG_NAME)).size);
+    }
+    expect([...sizes]).toEqual([1 << 20]);
+    expect(inspectLog(join(dir, LOG_NAME)).records).toBe(100);
+    // A clean close of an emptied log gives the zeros back.
+    log.reset();
+    log.close();
+    expect(statSync(join(dir, LOG_NAME)).size).toBe(16);
   });
 
   it("a record whose checksum fails ends the replay there", async () => {
@@ -82,7 +156,7 @@ describe("the commit log", () => {
     await log.sync();
     log.close();
     const raw = readFileSync(join(dir, LOG_NAME));
-    raw[raw.length - 2] ^= 0xff; // flip a byte of the second record's data
+    raw[inspectLog(join(dir, LOG_NAME)).end - 2] ^= 0xff; // flip a byte of the second record's data
     writeFileSync(join(dir, LOG_NAME), raw);
     expect(CommitLog.open(dir, false).replayed).toBe(1);
     expect(readFileSync(join(dir, "k_1.data"), "utf8")).toBe("<item>\n");
@@ -94,7 +168,7 @@ describe("the commit log", () => {
     const dir = tempDir();
     const s = await spawnServer(["--fsync", "batch"], dir);
     const expected = await writeThenKill(s, "wal", 20, 5, (n) => ["number", String(n)]);
-    expect(statSync(join(dir, LOG_NAME)).size).toBeGreaterThan(0);
+    expect(inspectLog(join(dir, LOG_NAME)).records).toBeGreaterThan(0);
     // The data files were never synced: a power cut could leave them empty.
     for (const name of readdirSync(dir)) if (name.endsWith(".data")) truncateSync(join(dir, name), 0);
 
@@ -122,7 +196,7 @@ describe("the commit log", () => {
       60,
       (n) => ["string", `${n}`.repeat(40)],
       () => {
-        largest = Math.max(largest, statSync(join(dir, LOG_NAME)).size);
+        largest = Math.max(largest, inspectLog(join(dir, LOG_NAME)).end);
       },
     );
     // About 40 KiB went through the log; it never held much more than one threshold.
@@ -131,3 +205,12 @@ describe("the commit log", () => {
     for (const [name, text] of expected) expect(readFileSync(join(dir, name), "utf8")).toBe(text);
   });
 });
+
+function writeAt(path: string, position: number, bytes: Buffer): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, bytes, 0, bytes.length, position);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -24,18 +25,35 @@ import { dataPath, syncDir } from "./meta-file.js";
  * written again at its offset in its data file (replay is idempotent: data files are
  * append-only, so the same bytes go to the same place), and the log is emptied.
  *
- * A record, little-endian:
+ * The file is overwritten in place, never grown by the append itself: it is extended
+ * with zeros a mebibyte ahead, and emptying it only starts a new generation. An
+ * fdatasync after an append that grows the file must also commit the new size through
+ * the filesystem's journal; one after an overwrite flushes the data alone, which here
+ * takes about half the time and half the CPU. Records of an older generation, left
+ * beyond the end, fail their checksum (it is seeded with the generation), so replay
+ * stops at them as it stops at zeros or at a torn record.
  *
- *   0       4        6        8                16       20        24      24+k
- *   | magic | keyLen | unused | offset (u64)   | length | crc32   | key   | bytes |
- *                                                         of everything after the crc
+ *   file:    0        4             8          16
+ *            | "WAL2" | generation  | unused   | records ...
+ *
+ *   record:  0       4        6        8                16       20        24      24+k
+ *            | magic | keyLen | unused | offset (u64)   | length | crc32   | key   | bytes |
+ *                                                                 of everything after the
+ *                                                                 crc, seeded with the
+ *                                                                 generation
+ *
+ * A log of the first format (records from byte 0, checksums unseeded) is replayed too.
  */
 
 export const LOG_NAME = "stream-db.wal";
-const MAGIC = 0x314c4157; // "WAL1"
+const FILE_MAGIC = 0x324c4157; // "WAL2"
+const FILE_HEADER = 16;
+const MAGIC = 0x314c4157; // "WAL1", each record
 const HEADER = 24;
 /** Past this size the log is checkpointed: data files synced, log emptied. */
 export const CHECKPOINT_BYTES = 64 << 20;
+/** The file is extended with zeros this far at a time. */
+const GROW = 1 << 20;
 
 export interface LogRecord {
   key: string;
@@ -44,11 +62,17 @@ export interface LogRecord {
 }
 
 export class CommitLog {
-  private size = 0;
+  private size = FILE_HEADER;
   /** The size at the last successful sync: what a failed group is cut back to. */
-  private synced = 0;
+  private synced = FILE_HEADER;
+  /** The file's length: bytes up to here are written (records, zeros or stale records). */
+  private allocated: number;
+  private generation = 0;
 
-  private constructor(private readonly fd: number) {}
+  private constructor(private readonly fd: number) {
+    this.allocated = fstatSync(fd).size;
+    this.startGeneration();
+  }
 
   /**
    * Replays what a crash left (see above). With `keep` the log is then open, empty, for
@@ -59,19 +83,17 @@ export class CommitLog {
     if (!keep && !existsSync(path)) return { log: null, replayed: 0 };
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     let replayed: number;
+    let log: CommitLog | null = null;
     try {
       replayed = replay(dataDir, fd);
-      if (fstatSync(fd).size > 0) {
-        ftruncateSync(fd, 0);
-        fdatasyncSync(fd);
-      }
+      if (keep) log = new CommitLog(fd);
     } catch (err) {
       closeSync(fd);
       throw err;
     }
     if (keep) {
       syncDir(dataDir);
-      return { log: new CommitLog(fd), replayed };
+      return { log, replayed };
     }
     closeSync(fd);
     rmSync(path);
@@ -88,15 +110,16 @@ export class CommitLog {
    * that was not acknowledged stays to be replayed over later appends.
    */
   append(records: LogRecord[]): void {
-    const buf = encode(records);
+    const buf = encode(records, this.generation);
+    const end = this.size + buf.length;
     try {
-      let done = 0;
-      while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done, this.size + done);
+      writeAll(this.fd, buf, this.size);
+      if (end > this.allocated) this.extend(end);
     } catch (err) {
       this.cutBack();
       throw err;
     }
-    this.size += buf.length;
+    this.size = end;
   }
 
   /** `failure`: a test's injected error, returned as if fdatasync had failed. */
@@ -116,22 +139,62 @@ export class CommitLog {
 
   /** Empties the log; the caller has synced every data file it covered. */
   reset(): void {
-    ftruncateSync(this.fd, 0);
-    // Appends start at 0 from here even if the sync below fails (the records it may leave
-    // on disk rewrite bytes the data files already hold).
-    this.size = 0;
-    this.synced = 0;
+    this.startGeneration();
+  }
+
+  /** A clean stop: the log is empty, and gives its zeros back. */
+  close(): void {
+    try {
+      if (this.size === FILE_HEADER && this.synced === FILE_HEADER) ftruncateSync(this.fd, FILE_HEADER);
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+
+  /**
+   * A new generation makes every record in the file stale at once. Appends start after
+   * the header even if the sync below fails (the records it may leave on disk rewrite
+   * bytes the data files already hold).
+   */
+  private startGeneration(): void {
+    let next = randomBytes(4).readUInt32LE(0);
+    while (next === 0 || next === this.generation) next = randomBytes(4).readUInt32LE(0);
+    this.generation = next;
+    const header = Buffer.alloc(FILE_HEADER);
+    header.writeUInt32LE(FILE_MAGIC, 0);
+    header.writeUInt32LE(next, 4);
+    this.size = FILE_HEADER;
+    this.synced = FILE_HEADER;
+    writeAll(this.fd, header, 0);
+    this.allocated = Math.max(this.allocated, FILE_HEADER);
     fdatasyncSync(this.fd);
   }
 
-  close(): void {
-    closeSync(this.fd);
+  /**
+   * Zeros past `end` to the next mebibyte: the appends after this one overwrite them. On
+   * a disk without that much room the log just grows with its appends, as before.
+   */
+  private extend(end: number): void {
+    const target = Math.ceil(end / GROW) * GROW;
+    zeros ??= Buffer.alloc(GROW);
+    try {
+      for (let at = end; at < target; ) at += writeSync(this.fd, zeros, 0, Math.min(GROW, target - at), at);
+      this.allocated = target;
+    } catch {
+      try {
+        ftruncateSync(this.fd, end);
+      } catch {
+        // Zeros past the end are harmless: replay stops at them.
+      }
+      this.allocated = end;
+    }
   }
 
   /** Forgets the last group's records: groups run one at a time, so only they are unsynced. */
   private cutBack(): void {
     try {
       ftruncateSync(this.fd, this.synced);
+      this.allocated = this.synced;
     } catch {
       // Nothing better to do; replay of an unacknowledged record only re-adds whole lines.
     }
@@ -139,7 +202,14 @@ export class CommitLog {
   }
 }
 
-function encode(records: LogRecord[]): Buffer {
+let zeros: Buffer | undefined;
+
+function writeAll(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
+function encode(records: LogRecord[], generation: number): Buffer {
   let total = 0;
   const keys = records.map((r) => Buffer.from(r.key, "utf8"));
   for (let i = 0; i < records.length; i++) {
@@ -165,44 +235,40 @@ function encode(records: LogRecord[]): Buffer {
       buf.set(b, at);
       at += b.length;
     }
-    buf.writeUInt32LE(crc32(buf.subarray(start + HEADER, at)), start + 20);
+    buf.writeUInt32LE(crc32(buf.subarray(start + HEADER, at), generation), start + 20);
   }
   return buf;
 }
 
+/** What a log file holds: its whole records, and where they end (tests, diagnostics). */
+export function inspectLog(path: string): { records: number; end: number } {
+  const fd = openSync(path, "r");
+  try {
+    let records = 0;
+    let end = 0;
+    for (const r of readRecords(fd)) {
+      records++;
+      end = r.end;
+    }
+    return { records, end };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes every whole record back into its data file; returns how many. */
 function replay(dataDir: string, logFd: number): number {
-  const size = fstatSync(logFd).size;
-  if (size === 0) return 0;
-  const log = Buffer.allocUnsafe(size);
-  let read = 0;
-  while (read < size) {
-    const n = readSync(logFd, log, read, size - read, read);
-    if (n === 0) break;
-    read += n;
-  }
   const fds = new Map<string, number>();
   let count = 0;
   try {
-    let at = 0;
-    while (at + HEADER <= read && log.readUInt32LE(at) === MAGIC) {
-      const keyLen = log.readUInt16LE(at + 4);
-      const offset = Number(log.readBigUInt64LE(at + 8));
-      const length = log.readUInt32LE(at + 16);
-      const end = at + HEADER + keyLen + length;
-      // A torn last record (the crash came mid-append) was never acknowledged.
-      if (end > read || crc32(log.subarray(at + HEADER, end)) !== log.readUInt32LE(at + 20)) break;
-      const key = log.toString("utf8", at + HEADER, at + HEADER + keyLen);
+    for (const { key, offset, bytes } of readRecords(logFd)) {
       let fd = fds.get(key);
       if (fd === undefined) {
         fd = openSync(dataPath(dataDir, key), constants.O_RDWR | constants.O_CREAT, 0o644);
         fds.set(key, fd);
       }
-      const bytes = log.subarray(at + HEADER + keyLen, end);
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
+      writeAll(fd, bytes, offset);
       count++;
-      at = end;
     }
     for (const fd of fds.values()) fdatasyncSync(fd);
   } finally {
@@ -210,3 +276,66 @@ function replay(dataDir: string, logFd: number): number {
   }
   return count;
 }
+
+/**
+ * The log's whole records of its current generation, in order, up to the first that is
+ * not (zeros, a torn record, a stale one). Each record's bytes are only valid until the
+ * next is asked for.
+ */
+function* readRecords(fd: number): Generator<{ key: string; offset: number; bytes: Buffer; end: number }> {
+  const file = new FileWindow(fd);
+  const head = file.view(0, 4);
+  if (!head) return;
+  let at: number;
+  let seed: number;
+  if (head.readUInt32LE(0) === MAGIC) {
+    // The first format: records from byte 0, checksums unseeded.
+    at = 0;
+    seed = 0;
+  } else {
+    const header = file.view(0, FILE_HEADER);
+    if (!header || header.readUInt32LE(0) !== FILE_MAGIC) return;
+    at = FILE_HEADER;
+    seed = header.readUInt32LE(4);
+  }
+  for (;;) {
+    const h = file.view(at, HEADER);
+    if (!h || h.readUInt32LE(0) !== MAGIC) return;
+    const keyLen = h.readUInt16LE(4);
+    const offset = Number(h.readBigUInt64LE(8));
+    const length = h.readUInt32LE(16);
+    const crc = h.readUInt32LE(20);
+    const body = file.view(at + HEADER, keyLen + length);
+    // A torn last record (the crash came mid-append) was never acknowledged.
+    if (!body || crc32(body, seed) !== crc) return;
+    at += HEADER + keyLen + length;
+    yield { key: body.toString("utf8", 0, keyLen), offset, bytes: body.subarray(keyLen), end: at };
+  }
+}
+
+/** Reads a file forward through one buffer, a few MiB at a time. */
+class FileWindow {
+  private buf = Buffer.allocUnsafe(0);
+  private start = 0;
+  private length = 0;
+
+  constructor(private readonly fd: number) {}
+
+  /** Bytes [at, at + n) of the file, or null past its end; valid until the next call. */
+  view(at: number, n: number): Buffer | null {
+    if (at < this.start || at + n > this.start + this.length) {
+      if (this.buf.length < n || this.buf.length === 0) this.buf = Buffer.allocUnsafe(Math.max(n, WINDOW));
+      this.start = at;
+      this.length = 0;
+      while (this.length < this.buf.length) {
+        const got = readSync(this.fd, this.buf, this.length, this.buf.length - this.length, at + this.length);
+        if (got === 0) break;
+        this.length += got;
+      }
+      if (n > this.length) return null;
+    }
+    return this.buf.subarray(at - this.start, at - this.start + n);
+  }
+}
+
+const WINDOW = 4 << 20;

@@ -1,12 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  EngineError,
-  SMALL_BODY_BYTES,
-  WriteFailure,
-  type WriteOptions,
-  type WriteResult,
-  type Writer,
-} from "../engine/index.js";
+import { EngineError, SMALL_BODY_BYTES, WriteFailure, type WriteOptions, type WriteResult } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { sendError, sendJson } from "./error-status.js";
 import { HttpError } from "./errors.js";
