@@ -42,6 +42,21 @@ export class MetaKeeper {
     setInterval(() => this.round(), intervalMs).unref();
   }
 
+  /** A round's write is over: the version waits in proportion to what it took (the fsync included). */
+  private endJob(job: { version: Version; started: number }): void {
+    if (this.job !== job) return; // abandoned meanwhile, and written whole by write()
+    this.job = null;
+    const took = performance.now() - job.started;
+    job.version.metaDueAt = performance.now() + Math.max(0, took * 10 - this.intervalMs);
+  }
+
+  private failJob(job: { version: Version; started: number }, err: Error): void {
+    if (this.job !== job) return;
+    job.version.metaDirty = true;
+    console.error(`stream-db: could not write ${job.version.key}.meta: ${err.message}`);
+    this.endJob(job);
+  }
+
   /** Replaces the version's .meta now, whole (seal, eviction, repair, shutdown). */
   write(v: Version): void {
     if (this.job?.version === v) this.abandonJob();
@@ -157,23 +172,33 @@ export class MetaKeeper {
         this.job = { version: v, writer, started: performance.now() };
       }
       const job = this.job;
+      let written = false;
       try {
-        let done = false;
         const rebuilt = this.run(() => {
-          done = job.writer.step();
+          written = job.writer.step();
         }, job.version);
-        if (!done && !rebuilt) {
+        if (!written && !rebuilt) {
+          setImmediate(next);
+          return;
+        }
+        if (rebuilt) {
+          this.endJob(job);
           setImmediate(next);
           return;
         }
       } catch (err) {
-        job.version.metaDirty = true;
-        console.error(`stream-db: could not write ${job.version.key}.meta: ${(err as Error).message}`);
+        this.failJob(job, err as Error);
+        setImmediate(next);
+        return;
       }
-      this.job = null;
-      const took = performance.now() - job.started;
-      job.version.metaDueAt = performance.now() + Math.max(0, took * 10 - this.intervalMs);
-      setImmediate(next);
+      // The round goes on once the file is in place, or the job was abandoned meanwhile.
+      job.writer
+        .finishInBackground()
+        .then(
+          () => this.endJob(job),
+          (err: Error) => this.failJob(job, err),
+        )
+        .then(next);
     };
     next();
   }

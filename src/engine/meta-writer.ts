@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { PROPERTY_TYPES } from "./canonical.js";
 import { metaPath, PROPERTIES_KEY } from "./meta-file.js";
 import type { Column } from "./property-index.js";
@@ -15,6 +15,8 @@ import type { Version } from "./version.js";
  * The snapshot is taken at construction: the committed size and, per name, how many
  * entries there are now; columns may grow meanwhile and the rest waits for the next write.
  * Replaced atomically: temp file, fsync, rename (the caller fsyncs the directory).
+ * Rounds of upkeep (MetaKeeper) leave the fsync to the thread pool; everything else
+ * (seal, shutdown, eviction, repair) finishes at once.
  */
 
 const SLICE = 64 << 10;
@@ -49,28 +51,18 @@ export class MetaWriter {
     this.parts = this.produce();
   }
 
-  /** Writes about one slice; true once the file is complete and in place. */
+  /** Writes about one slice; true once every byte is in the temp file (then install it). */
   step(): boolean {
     if (this.finished) return true;
     try {
       let bytes = 0;
-      let done = false;
       while (bytes < SLICE) {
         const next = this.parts.next();
-        if (next.done) {
-          done = true;
-          break;
-        }
+        if (next.done) return true;
         const part = next.value;
         bytes += typeof part === "string" ? writeSync(this.fd, part) : writeSync(this.fd, part);
       }
-      if (!done) return false;
-      if (this.durable) fsyncSync(this.fd);
-      this.close();
-      renameSync(this.tmp, metaPath(this.dataDir, this.v.key));
-      this.v.index.dropFirst(this.taken);
-      this.v.metaCount = this.total;
-      return true;
+      return false;
     } catch (err) {
       this.abort();
       throw err;
@@ -80,6 +72,45 @@ export class MetaWriter {
   /** Runs to the end now (seal, shutdown, eviction, repair). */
   finish(): void {
     while (!this.step());
+    if (this.finished) return;
+    try {
+      if (this.durable) fsyncSync(this.fd);
+      this.install();
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  /**
+   * Puts the complete file in place with its fsync on the thread pool, so that the
+   * storage worker goes on committing meanwhile: that fsync of a new file (a journal
+   * commit) takes the better part of a millisecond here. Resolves false if the writer
+   * was aborted while it waited.
+   */
+  finishInBackground(): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null) => {
+        if (this.finished) return resolve(false);
+        try {
+          if (err) throw err;
+          this.install();
+          resolve(true);
+        } catch (e) {
+          this.abort();
+          reject(e);
+        }
+      };
+      if (this.durable) fsync(this.fd, done);
+      else done(null);
+    });
+  }
+
+  private install(): void {
+    this.close();
+    renameSync(this.tmp, metaPath(this.dataDir, this.v.key));
+    this.v.index.dropFirst(this.taken);
+    this.v.metaCount = this.total;
   }
 
   abort(): void {
