@@ -1,4 +1,4 @@
-import {
+import fs, {
   closeSync,
   existsSync,
   openSync,
@@ -9,6 +9,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -108,6 +109,61 @@ describe("the commit log", () => {
     expect(reopened.replayed).toBe(1);
     expect(existsSync(join(dir, "old_1.data"))).toBe(false);
     expect(readFileSync(join(dir, "new_1.data"), "utf8")).toBe(`<item>\n${long}`);
+  });
+
+  it("a checkpoint whose header write fails keeps the old generation, so what is acknowledged after still replays", async () => {
+    const dir = tempDir();
+    const { log } = CommitLog.open(dir, true);
+    if (!log) throw new Error("no log");
+    const item = Buffer.from("<item>\n");
+    log.append([{ key: "a_1", offset: 0, bytes: [item] }]);
+    await log.sync();
+    // Writes at offset 0 (the header) fail with EIO; the worker catches that and goes on.
+    withFailingWriteSync(
+      (position) => position === 0,
+      () => expect(() => log.reset()).toThrow(/EIO/),
+    );
+    const b = Buffer.from('<property for="x"><string>acked</string></property>\n');
+    log.append([{ key: "b_1", offset: 0, bytes: [item, b] }]);
+    await log.sync();
+    // A crash: no clean close.
+    const { log: again, replayed } = CommitLog.open(dir, true);
+    again?.close();
+    expect(replayed).toBe(2);
+    expect(readFileSync(join(dir, "b_1.data"), "utf8")).toBe(`<item>\n${b}`);
+  });
+
+  it("stale bytes past the end that claim a huge record do not stop the start", () => {
+    const dir = tempDir();
+    CommitLog.open(dir, true).log?.close();
+    const fake = Buffer.alloc(64);
+    fake.writeUInt32LE(0x314c4157, 0); // a record's magic, then a length of nearly 4 GiB
+    fake.writeUInt16LE(0xffff, 4);
+    fake.writeUInt32LE(0xfffffff0, 16);
+    writeAt(join(dir, LOG_NAME), 16, fake);
+    const { log, replayed } = CommitLog.open(dir, true);
+    log?.close();
+    expect(replayed).toBe(0);
+  });
+
+  it("a failed group is cut back: a shorter group after it does not let its records replay", async () => {
+    const dir = tempDir();
+    const { log } = CommitLog.open(dir, true);
+    if (!log) throw new Error("no log");
+    const item = Buffer.from("<item>\n");
+    const p = (s: string) => Buffer.from(`<property for="x"><string>${s}</string></property>\n`);
+    log.append([{ key: "a_1", offset: 0, bytes: [item] }]);
+    await log.sync();
+    log.append([
+      { key: "a_1", offset: 7, bytes: [p("failed-a")] },
+      { key: "f_1", offset: 0, bytes: [item, p("failed-f")] },
+    ]);
+    await expect(log.sync(new Error("EIO: injected"))).rejects.toThrow(/EIO/);
+    log.append([{ key: "a_1", offset: 7, bytes: [p("acked-aa")] }]); // as long as the failed first record
+    await log.sync();
+    CommitLog.open(dir, true).log?.close();
+    expect(existsSync(join(dir, "f_1.data"))).toBe(false);
+    expect(readFileSync(join(dir, "a_1.data"), "utf8")).toBe(`<item>\n${p("acked-aa")}`);
   });
 
   it("a log left by the first format (records from byte 0, checksums unseeded) is replayed", () => {
@@ -212,5 +268,21 @@ function writeAt(path: string, position: number, bytes: Buffer): void {
     writeSync(fd, bytes, 0, bytes.length, position);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Runs `body` with fs.writeSync failing (EIO) at the positions `fails` picks. */
+function withFailingWriteSync(fails: (position: unknown) => boolean, body: () => void): void {
+  const real = fs.writeSync;
+  (fs as { writeSync: unknown }).writeSync = (...args: unknown[]) => {
+    if (fails(args[4])) throw Object.assign(new Error("EIO: injected i/o error, write"), { code: "EIO" });
+    return (real as (...a: unknown[]) => number)(...args);
+  };
+  syncBuiltinESMExports();
+  try {
+    body();
+  } finally {
+    (fs as { writeSync: unknown }).writeSync = real;
+    syncBuiltinESMExports();
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -69,8 +68,13 @@ export class CommitLog {
   private allocated: number;
   private generation = 0;
 
-  private constructor(private readonly fd: number) {
+  /** `previous`: the generation of the log found at start-up (0: none); the next one follows it. */
+  private constructor(
+    private readonly fd: number,
+    previous: number,
+  ) {
     this.allocated = fstatSync(fd).size;
+    this.generation = previous;
     this.startGeneration();
   }
 
@@ -86,15 +90,14 @@ export class CommitLog {
     let log: CommitLog | null = null;
     try {
       replayed = replay(dataDir, fd);
-      if (keep) log = new CommitLog(fd);
+      // The data files replay created must be in the directory before the log forgets them.
+      syncDir(dataDir);
+      if (keep) log = new CommitLog(fd, logStart(fd)?.seed ?? 0);
     } catch (err) {
       closeSync(fd);
       throw err;
     }
-    if (keep) {
-      syncDir(dataDir);
-      return { log, replayed };
-    }
+    if (keep) return { log, replayed };
     closeSync(fd);
     rmSync(path);
     syncDir(dataDir);
@@ -152,20 +155,22 @@ export class CommitLog {
   }
 
   /**
-   * A new generation makes every record in the file stale at once. Appends start after
-   * the header even if the sync below fails (the records it may leave on disk rewrite
-   * bytes the data files already hold).
+   * A new generation makes every record in the file stale at once. Generations count up
+   * (skipping 0, the first format's seed), so none comes back while records of it can
+   * still be in the file. The header is written before anything changes here: if that
+   * fails, the log carries on in the generation its header names. Once it is written,
+   * appends start after it even if the sync fails (the next append dirties the header's
+   * page again, and the records it may leave rewrite bytes the data files already hold).
    */
   private startGeneration(): void {
-    let next = randomBytes(4).readUInt32LE(0);
-    while (next === 0 || next === this.generation) next = randomBytes(4).readUInt32LE(0);
-    this.generation = next;
+    const next = (this.generation + 1) >>> 0 || 1;
     const header = Buffer.alloc(FILE_HEADER);
     header.writeUInt32LE(FILE_MAGIC, 0);
     header.writeUInt32LE(next, 4);
+    writeAll(this.fd, header, 0);
+    this.generation = next;
     this.size = FILE_HEADER;
     this.synced = FILE_HEADER;
-    writeAll(this.fd, header, 0);
     this.allocated = Math.max(this.allocated, FILE_HEADER);
     fdatasyncSync(this.fd);
   }
@@ -283,21 +288,11 @@ function replay(dataDir: string, logFd: number): number {
  * next is asked for.
  */
 function* readRecords(fd: number): Generator<{ key: string; offset: number; bytes: Buffer; end: number }> {
+  const start = logStart(fd);
+  if (!start) return;
+  const size = fstatSync(fd).size;
   const file = new FileWindow(fd);
-  const head = file.view(0, 4);
-  if (!head) return;
-  let at: number;
-  let seed: number;
-  if (head.readUInt32LE(0) === MAGIC) {
-    // The first format: records from byte 0, checksums unseeded.
-    at = 0;
-    seed = 0;
-  } else {
-    const header = file.view(0, FILE_HEADER);
-    if (!header || header.readUInt32LE(0) !== FILE_MAGIC) return;
-    at = FILE_HEADER;
-    seed = header.readUInt32LE(4);
-  }
+  let at = start.at;
   for (;;) {
     const h = file.view(at, HEADER);
     if (!h || h.readUInt32LE(0) !== MAGIC) return;
@@ -305,12 +300,24 @@ function* readRecords(fd: number): Generator<{ key: string; offset: number; byte
     const offset = Number(h.readBigUInt64LE(8));
     const length = h.readUInt32LE(16);
     const crc = h.readUInt32LE(20);
+    // Past the end: a torn last record, or stale bytes whose "length" is anything at all.
+    if (at + HEADER + keyLen + length > size) return;
     const body = file.view(at + HEADER, keyLen + length);
     // A torn last record (the crash came mid-append) was never acknowledged.
-    if (!body || crc32(body, seed) !== crc) return;
+    if (!body || crc32(body, start.seed) !== crc) return;
     at += HEADER + keyLen + length;
     yield { key: body.toString("utf8", 0, keyLen), offset, bytes: body.subarray(keyLen), end: at };
   }
+}
+
+/** Where a log's records start and the seed of their checksums; null if it has none. */
+function logStart(fd: number): { at: number; seed: number } | null {
+  const head = Buffer.alloc(FILE_HEADER);
+  const n = readSync(fd, head, 0, FILE_HEADER, 0);
+  // The first format: records from byte 0, checksums unseeded.
+  if (n >= 4 && head.readUInt32LE(0) === MAGIC) return { at: 0, seed: 0 };
+  if (n === FILE_HEADER && head.readUInt32LE(0) === FILE_MAGIC) return { at: FILE_HEADER, seed: head.readUInt32LE(4) };
+  return null;
 }
 
 /** Reads a file forward through one buffer, a few MiB at a time. */

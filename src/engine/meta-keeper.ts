@@ -198,7 +198,12 @@ export class MetaKeeper {
           () => this.endJob(job),
           (err: Error) => this.failJob(job, err),
         )
-        .then(next);
+        .then(next)
+        .catch((err: Error) => {
+          // Only the round's own bookkeeping can throw here (the directory sync): end it.
+          console.error(`stream-db: .meta upkeep round failed: ${err.message}`);
+          this.inRound = false;
+        });
     };
     next();
   }
