@@ -115,6 +115,17 @@ export type ToStorage =
   | CloseRequest
   | StatsRequest;
 
+/** A run of small `write` messages as they cross to the worker (packed-writes.ts). */
+export interface PackedWrites {
+  type: "writes";
+  strings: string[];
+  nums: number[];
+  bytes: Uint8Array;
+}
+
+/** What a batch holds on the wire: the messages, with runs of small writes packed. */
+export type ToStorageWire = ToStorage | PackedWrites;
+
 export interface OpenReply {
   id: number;
   ok: true;

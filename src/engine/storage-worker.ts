@@ -15,6 +15,7 @@ import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
+import { unpackBatch } from "./packed-writes.js";
 import { PropertyIndex } from "./property-index.js";
 import type { SliceProps } from "./property-parser.js";
 import type {
@@ -25,6 +26,7 @@ import type {
   Reply,
   StorageWorkerData,
   ToStorage,
+  ToStorageWire,
   WriteRequest,
 } from "./protocol.js";
 import { releaseBuffers } from "./release.js";
@@ -230,8 +232,8 @@ class Storage {
     if (this.metaBacklog.length > 0) setImmediate(() => this.rebuildNextMeta());
   }
 
-  receive(batch: ToStorage[]): void {
-    for (const msg of batch) this.queue.push(msg);
+  receive(batch: ToStorageWire[]): void {
+    unpackBatch(batch, this.queue);
     if (!this.running) void this.drain();
   }
 
@@ -917,4 +919,4 @@ const storage = new Storage();
 const started = performance.now();
 const recovered = storage.recover();
 port.postMessage({ type: "ready", ...recovered, ms: Math.round(performance.now() - started) } satisfies FromStorage);
-port.on("message", (batch: ToStorage[]) => storage.receive(batch));
+port.on("message", (batch: ToStorageWire[]) => storage.receive(batch));

@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { EngineError, fromWire } from "./errors.js";
+import { isPackable, packBatch } from "./packed-writes.js";
 import { transferables } from "./property-parser.js";
 import type {
   DoneReply,
@@ -72,7 +73,11 @@ export class StorageClient {
   }
 
   write(req: Omit<Extract<ToStorage, { type: "write" }>, "id" | "type">): Promise<DoneReply> {
-    const transfer = req.bytes && req.props ? [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)] : [];
+    // A small body is copied into its batch's packed message instead (flush).
+    const transfer =
+      req.bytes && req.props && !isPackable(req.bytes)
+        ? [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)]
+        : [];
     return this.request({ type: "write", ...req }, transfer) as Promise<DoneReply>;
   }
 
@@ -131,7 +136,9 @@ export class StorageClient {
     this.outboxTransfer = [];
     this.busy = true;
     try {
-      this.worker.postMessage(batch, transfer);
+      const { wire, extra } = packBatch(batch);
+      for (const b of extra) transfer.push(b);
+      this.worker.postMessage(wire, transfer);
     } catch (err) {
       // Nothing of the batch reached the worker: its requests fail, the next batch may go.
       this.busy = false;
