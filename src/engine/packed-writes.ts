@@ -5,8 +5,8 @@ import type { PackedWrites, ToStorage, ToStorageWire, WriteRequest } from "./pro
  * Small `write` messages cross to the storage worker packed: each run of them in a batch
  * becomes one message of numbers, strings and one byte buffer. Structured clone builds
  * and reads every object property by property, with its keys spelled out, so a batch
- * of 24 one-property writes cost about 100 µs of CPU across the two threads as objects,
- * and about 30 µs packed (`bench/RESULTS.md`, session 4). Larger bodies keep their own
+ * of 24 one-property writes costs 85-105 µs of CPU across the two threads as objects,
+ * and 30-45 µs packed (`node bench/micro/storage-messages.mjs`). Larger bodies keep their own
  * message and move without a copy. Runs keep their place among the other messages, so
  * the worker sees everything in the order it was posted.
  *
