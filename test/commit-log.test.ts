@@ -166,23 +166,24 @@ describe("the commit log", () => {
     expect(readFileSync(join(dir, "a_1.data"), "utf8")).toBe(`<item>\n${p("acked-aa")}`);
   });
 
-  it("a log left by the first format (records from byte 0, checksums unseeded) is replayed", () => {
+  it("a log left by the first format (records from byte 0, checksums unseeded) is replayed once", async () => {
     const dir = tempDir();
-    const key = Buffer.from("legacy_1");
-    const bytes = Buffer.from("<item>\n");
-    const record = Buffer.alloc(24 + key.length + bytes.length);
-    record.writeUInt32LE(0x314c4157, 0);
-    record.writeUInt16LE(key.length, 4);
-    record.writeBigUInt64LE(0n, 8);
-    record.writeUInt32LE(bytes.length, 16);
-    key.copy(record, 24);
-    bytes.copy(record, 24 + key.length);
-    record.writeUInt32LE(crc32(record.subarray(24)), 20);
-    writeFileSync(join(dir, LOG_NAME), record);
+    const item = Buffer.from("<item>\n");
+    const a = Buffer.from('<property for="x"><string>a</string></property>\n');
+    const legacy = Buffer.concat([firstFormat("l_1", 0, item), firstFormat("l_1", 7, a), firstFormat("m_1", 0, item)]);
+    writeFileSync(join(dir, LOG_NAME), legacy);
     const { log, replayed } = CommitLog.open(dir, true);
-    log?.close();
-    expect(replayed).toBe(1);
-    expect(readFileSync(join(dir, "legacy_1.data"), "utf8")).toBe("<item>\n");
+    if (!log) throw new Error("no log");
+    expect(replayed).toBe(3);
+    expect(readFileSync(join(dir, "l_1.data"), "utf8")).toBe(`<item>\n${a}`);
+    // The log goes on in the new format; after a crash only its new record replays.
+    log.append([{ key: "n_1", offset: 0, bytes: [item] }]);
+    await log.sync();
+    writeFileSync(join(dir, "l_1.data"), "changed since");
+    const again = CommitLog.open(dir, true);
+    again.log?.close();
+    expect(again.replayed).toBe(1);
+    expect(readFileSync(join(dir, "l_1.data"), "utf8")).toBe("changed since");
   });
 
   it("grows a mebibyte of zeros at a time, so that most syncs overwrite and need no journal commit", async () => {
@@ -285,4 +286,18 @@ function withFailingWriteSync(fails: (position: unknown) => boolean, body: () =>
     (fs as { writeSync: unknown }).writeSync = real;
     syncBuiltinESMExports();
   }
+}
+
+/** A record as the first format wrote it: from byte 0 of the file, its checksum unseeded. */
+function firstFormat(key: string, offset: number, bytes: Buffer): Buffer {
+  const k = Buffer.from(key);
+  const record = Buffer.alloc(24 + k.length + bytes.length);
+  record.writeUInt32LE(0x314c4157, 0);
+  record.writeUInt16LE(k.length, 4);
+  record.writeBigUInt64LE(BigInt(offset), 8);
+  record.writeUInt32LE(bytes.length, 16);
+  k.copy(record, 24);
+  bytes.copy(record, 24 + k.length);
+  record.writeUInt32LE(crc32(record.subarray(24)), 20);
+  return record;
 }
