@@ -148,6 +148,26 @@ second line </string>
     expect(a.headers["x-request-id"]).toBe(a.json().error.request_id);
   });
 
+  it("every answer carries its own X-Request-Id: a write, a read, a HEAD, a refusal, an unknown route", async () => {
+    const item = fresh();
+    const answers = [
+      await post(w(item), prop("a", "string", "1")),
+      await get(r(item, 1, "?follow=false")),
+      await get(r(item, 1, "?follow=false"), {}, "HEAD"),
+      await get(r(item, 1, "?follow=false&offset=999")),
+      await post(w(item, 1, "?seal=maybe"), prop("a", "string", "1")),
+      await get(`${s.url}/nowhere`),
+      await get(w(item)),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 416, 400, 404, 405]);
+    const ids = answers.map((a) => a.headers["x-request-id"]);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Headers set along the way still go out with it.
+    expect(answers[3].headers["content-range"]).toBe("bytes */55");
+    expect(answers[6].headers.allow).toBe("POST");
+  });
+
   it("keeps what committed before the first invalid construct and writes nothing after it", async () => {
     const item = fresh();
     const body = `${prop("a", "string", "1") + prop("b", "string", "2")}<oops>${prop("c", "string", "3")}`;

@@ -73,8 +73,8 @@ export function createApp(ctx: ServerContext): Server {
       connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 2)),
     },
     (req, res) => {
+      // Sent with each answer's head (sendJson, the read handler), not set here.
       const requestId = uuidv4();
-      res.setHeader("X-Request-Id", requestId);
       route(ctx, req, res, requestId).catch((err: unknown) => {
         // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
         if (res.destroyed) return;

@@ -46,6 +46,7 @@ export async function handleRead(
     "Content-Type": "application/xml; charset=utf-8",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
+    "X-Request-Id": p.requestId,
     "X-Stream-Offset": session.start,
     "X-Stream-Sealed": String(session.sealed),
     "X-Stream-Length": session.length,

@@ -64,7 +64,7 @@ export async function handleWrite(
     sendError(res, p.requestId, outcome.error, { committed: outcome.committed });
     return;
   }
-  sendJson(res, 200, {
+  sendJson(res, p.requestId, 200, {
     item_id: p.itemId,
     version: p.version,
     committed: outcome.committed,
