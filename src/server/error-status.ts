@@ -82,8 +82,8 @@ export function errorResponseBytes(status: number, statusText: string, code: str
 /**
  * Every JSON answer, with its request id. The headers go to `writeHead` in one flat list:
  * with no header set before it (none is, on the usual path), node:http writes them as
- * they are instead of merging them into its header map first, which was about 8% of a
- * small append's CPU (`bench/tools/ab.sh`, 12 rounds).
+ * they are instead of merging them into its header map first, which was 5-9% of a
+ * small append's CPU (`bench/tools/ab.sh`, 6 rounds, twice).
  */
 export function sendJson(
   res: ServerResponse,
