@@ -177,12 +177,8 @@ export class MetaKeeper {
         const rebuilt = this.run(() => {
           written = job.writer.step();
         }, job.version);
-        if (!written && !rebuilt) {
-          setImmediate(next);
-          return;
-        }
-        if (rebuilt) {
-          this.endJob(job);
+        if (rebuilt) this.endJob(job);
+        if (rebuilt || !written) {
           setImmediate(next);
           return;
         }
