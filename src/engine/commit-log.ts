@@ -300,10 +300,10 @@ function* readRecords(fd: number): Generator<{ key: string; offset: number; byte
     const offset = Number(h.readBigUInt64LE(8));
     const length = h.readUInt32LE(16);
     const crc = h.readUInt32LE(20);
-    // Past the end: a torn last record, or stale bytes whose "length" is anything at all.
+    // A torn last record (the crash came mid-append) was never acknowledged; stale bytes
+    // may claim any length at all, so the file's size is checked before anything is read.
     if (at + HEADER + keyLen + length > size) return;
     const body = file.view(at + HEADER, keyLen + length);
-    // A torn last record (the crash came mid-append) was never acknowledged.
     if (!body || crc32(body, start.seed) !== crc) return;
     at += HEADER + keyLen + length;
     yield { key: body.toString("utf8", 0, keyLen), offset, bytes: body.subarray(keyLen), end: at };
@@ -331,7 +331,7 @@ class FileWindow {
   /** Bytes [at, at + n) of the file, or null past its end; valid until the next call. */
   view(at: number, n: number): Buffer | null {
     if (at < this.start || at + n > this.start + this.length) {
-      if (this.buf.length < n || this.buf.length === 0) this.buf = Buffer.allocUnsafe(Math.max(n, WINDOW));
+      if (this.buf.length < n) this.buf = Buffer.allocUnsafe(Math.max(n, WINDOW));
       this.start = at;
       this.length = 0;
       while (this.length < this.buf.length) {

@@ -1,4 +1,3 @@
-import type { SliceProps } from "./property-parser.js";
 import type { PackedWrites, ToStorage, ToStorageWire, WriteRequest } from "./protocol.js";
 
 /**
@@ -121,14 +120,16 @@ function unpack(p: PackedWrites, into: ToStorage[]): void {
       const nameCount = nums[i++];
       const names: string[] = [];
       for (let k = 0; k < nameCount; k++) names.push(strings[nums[i++]]);
-      const props: SliceProps = { count, names, nameIds: [], types: [], lengths: [] };
+      const nameIds: number[] = [];
+      const types: number[] = [];
+      const lengths: number[] = [];
       for (let k = 0; k < count; k++) {
-        (props.nameIds as number[]).push(nums[i++]);
-        (props.types as number[]).push(nums[i++]);
-        (props.lengths as number[]).push(nums[i++]);
+        nameIds.push(nums[i++]);
+        types.push(nums[i++]);
+        lengths.push(nums[i++]);
       }
       msg.bytes = bytes.subarray(at, at + length);
-      msg.props = props;
+      msg.props = { count, names, nameIds, types, lengths };
       at += length;
     }
     into.push(msg);
