@@ -35,6 +35,16 @@ describe("POST /write-item-stream", () => {
     expect(data(item)).toBe(expected);
   });
 
+  it("answers 200 with exactly the JSON a serializer writes, for every character a name may hold", async () => {
+    const item = `Az09._-${fresh()}`;
+    const version = Number.MAX_SAFE_INTEGER;
+    const a = await post(w(item, version, "?seal=true"), prop("n", "number", "1"));
+    expect(a.status).toBe(200);
+    expect(a.headers["content-length"]).toBe(String(Buffer.byteLength(a.text)));
+    const offset = Buffer.byteLength(`<item>\n${line("n", "number", "1")}`);
+    expect(a.text).toBe(`${JSON.stringify({ item_id: item, version, committed: 1, offset, sealed: true })}\n`);
+  });
+
   it("accepts text/xml and a utf-8 charset, refuses other types with 415", async () => {
     const item = fresh();
     expect((await post(w(item), "", { "content-type": "text/xml; charset=UTF-8" })).status).toBe(200);

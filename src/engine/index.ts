@@ -164,33 +164,48 @@ export class Engine {
    * same answer as a Writer fed the body, for a fraction of the work. Rejects with a
    * WriteFailure, like a Writer's result.
    */
-  async writeBody(itemId: string, version: number, opts: WriteOptions, body: Uint8Array): Promise<WriteResult> {
-    await this.assertOpen();
-    const target = this.writeTarget(itemId, version, { ...opts, contentLength: body.length });
-    const small = body.length <= SMALL_BODY_BYTES ? writeSmallBody(this.writerDeps(), target, body) : null;
+  writeBody(itemId: string, version: number, opts: WriteOptions, body: Uint8Array): Promise<WriteResult> {
+    // Not an async function: this runs once per small request, and each await is a hop.
+    if (this.closing || this.restarting) {
+      return this.assertOpen().then(() => this.writeBody(itemId, version, opts, body));
+    }
+    let target: WriteTarget;
+    try {
+      target = this.writeTarget(itemId, version, opts, body.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const counts = this.smallWrites;
+    const small =
+      body.length <= SMALL_BODY_BYTES
+        ? writeSmallBody(this.writerDeps(), target, body, () => {
+            counts.count--;
+            counts.bytes -= body.length;
+          })
+        : null;
     if (!small) {
       const writer = this.newWriter(target);
       writer.push(Buffer.from(body.buffer, body.byteOffset, body.length));
       return writer.finish();
     }
-    this.smallWrites.count++;
-    this.smallWrites.bytes += body.length;
-    try {
-      return await small;
-    } finally {
-      this.smallWrites.count--;
-      this.smallWrites.bytes -= body.length;
-    }
+    counts.count++;
+    counts.bytes += body.length;
+    return small;
   }
 
-  private writeTarget(itemId: string, version: number, opts: WriteOptions): WriteTarget {
+  private writeTarget(
+    itemId: string,
+    version: number,
+    opts: WriteOptions,
+    contentLength = opts.contentLength,
+  ): WriteTarget {
     parseItemId(itemId);
     return {
       itemId,
       version: checkVersion(version),
       expectedOffset: opts.expectedOffset,
       seal: opts.seal ?? false,
-      contentLength: opts.contentLength,
+      contentLength,
     };
   }
 

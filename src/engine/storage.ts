@@ -13,7 +13,8 @@ import type {
   ToStorage,
 } from "./protocol.js";
 
-type Request = ToStorage extends infer M ? (M extends { id: number } ? Omit<M, "id"> : never) : never;
+/** A message that expects a reply; its `id` is assigned when it is sent. */
+type Request = Extract<ToStorage, { id: number }>;
 
 /**
  * The main thread's handle on the storage worker: turns messages into promises. Every
@@ -55,7 +56,7 @@ export class StorageClient {
   }
 
   open(req: Omit<Extract<ToStorage, { type: "open" }>, "id" | "type">): Promise<OpenReply> {
-    return this.request({ type: "open", ...req }) as Promise<OpenReply>;
+    return this.request({ type: "open", id: 0, ...req }) as Promise<OpenReply>;
   }
 
   /** Names a new writer: begin, append, finish/drop of one request (see BeginRequest). */
@@ -64,12 +65,12 @@ export class StorageClient {
   }
 
   begin(req: Omit<Extract<ToStorage, { type: "begin" }>, "id" | "type">): Promise<DoneReply> {
-    return this.request({ type: "begin", ...req }) as Promise<DoneReply>;
+    return this.request({ type: "begin", id: 0, ...req }) as Promise<DoneReply>;
   }
 
   append(req: Omit<Extract<ToStorage, { type: "append" }>, "id" | "type">): Promise<DoneReply> {
     const transfer = [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)];
-    return this.request({ type: "append", ...req }, transfer) as Promise<DoneReply>;
+    return this.request({ type: "append", id: 0, ...req }, transfer) as Promise<DoneReply>;
   }
 
   write(req: Omit<Extract<ToStorage, { type: "write" }>, "id" | "type">): Promise<DoneReply> {
@@ -78,11 +79,11 @@ export class StorageClient {
       req.bytes && req.props && !isPackable(req.bytes)
         ? [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)]
         : [];
-    return this.request({ type: "write", ...req }, transfer) as Promise<DoneReply>;
+    return this.request({ type: "write", id: 0, ...req }, transfer) as Promise<DoneReply>;
   }
 
   finish(writer: number, seal: boolean): Promise<DoneReply> {
-    return this.request({ type: "finish", writer, seal }) as Promise<DoneReply>;
+    return this.request({ type: "finish", id: 0, writer, seal }) as Promise<DoneReply>;
   }
 
   drop(writer: number): void {
@@ -90,7 +91,7 @@ export class StorageClient {
   }
 
   stats(): Promise<StatsReply> {
-    return this.request({ type: "stats" }) as Promise<StatsReply>;
+    return this.request({ type: "stats", id: 0 }) as Promise<StatsReply>;
   }
 
   release(slot: number): void {
@@ -99,7 +100,7 @@ export class StorageClient {
 
   async close(): Promise<void> {
     this.closing = true;
-    if (!this.dead) await this.request({ type: "close" }).catch(() => undefined);
+    if (!this.dead) await this.request({ type: "close", id: 0 }).catch(() => undefined);
     await this.worker.terminate();
   }
 
@@ -107,10 +108,11 @@ export class StorageClient {
     if (this.dead) {
       return Promise.reject(new EngineError("internal_error", `storage is unavailable: ${this.dead.message}`));
     }
-    const id = this.nextId++;
+    // The message is the caller's fresh object: numbered in place, not copied again.
+    msg.id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.post({ ...msg, id } as ToStorage, transfer);
+      this.pending.set(msg.id, { resolve, reject });
+      this.post(msg, transfer);
     });
   }
 

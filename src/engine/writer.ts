@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { type DbError, EngineError } from "./errors.js";
 import type { ParserPool } from "./parser-pool.js";
 import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "./property-parser.js";
+import type { DoneReply } from "./protocol.js";
 import type { StorageClient } from "./storage.js";
 
 /**
@@ -300,7 +301,7 @@ export class Writer extends EventEmitter {
     this.finishEnd = null;
     const count = out.props.count;
     this.track(
-      sendWhole(this.deps.storage, this.id, this.target, out).then((end) => {
+      sendWhole(this.deps.storage, this.id, this.target, out).then(({ end }) => {
         if (count > 0) {
           this.committed += count;
           this.lastEnd = end;
@@ -385,13 +386,21 @@ export class Writer extends EventEmitter {
 }
 
 /**
- * A request's whole body, parsed: one `write` message (begin, append, finish). Resolves
- * with the version's length after the body's properties (before any seal).
+ * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
+ * `end` is the version's length after the body's properties (before any seal).
  */
-function sendWhole(storage: StorageClient, writer: number, target: WriteTarget, out: ParseOutput): Promise<number> {
+function sendWhole(storage: StorageClient, writer: number, target: WriteTarget, out: ParseOutput): Promise<DoneReply> {
   const { itemId, version, expectedOffset, seal } = target;
-  const body = out.props.count > 0 ? { bytes: out.out, props: out.props } : {};
-  return storage.write({ writer, itemId, version, expectedOffset, seal, ...body }).then((reply) => reply.end);
+  const some = out.props.count > 0;
+  return storage.write({
+    writer,
+    itemId,
+    version,
+    expectedOffset,
+    seal,
+    bytes: some ? out.out : undefined,
+    props: some ? out.props : undefined,
+  });
 }
 
 /**
@@ -399,8 +408,14 @@ function sendWhole(storage: StorageClient, writer: number, target: WriteTarget, 
  * message, with none of a Writer's streaming machinery (the usual small append). A body
  * that does not parse cleanly returns null: the caller streams it through a Writer, so
  * that its answer (a refusal first, then the error, and what did commit) is the same.
+ * `settled` runs as the answer arrives, before anything awaiting the result resumes.
  */
-export function writeSmallBody(deps: WriterDeps, target: WriteTarget, body: Uint8Array): Promise<WriteResult> | null {
+export function writeSmallBody(
+  deps: WriterDeps,
+  target: WriteTarget,
+  body: Uint8Array,
+  settled: () => void,
+): Promise<WriteResult> | null {
   let out: ParseOutput;
   try {
     // Not in place: the Writer may need the body as it came.
@@ -410,9 +425,14 @@ export function writeSmallBody(deps: WriterDeps, target: WriteTarget, body: Uint
   }
   if (out.error) return null;
   const committed = out.props.count;
+  // One continuation between the reply and the caller: this path runs per small request.
   return sendWhole(deps.storage, deps.storage.newWriterId(), target, out).then(
-    (offset) => ({ committed, offset, sealed: target.seal }),
+    (reply) => {
+      settled();
+      return { committed, offset: reply.end, sealed: target.seal };
+    },
     (err: DbError) => {
+      settled();
       throw new WriteFailure(err, 0);
     },
   );

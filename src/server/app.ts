@@ -36,7 +36,8 @@ function decodeSegment(raw: string): string {
   }
 }
 
-async function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+/** The handler's promise; a request refused by its route throws before any handler runs. */
+function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
   // The raw path, not `new URL()`: that would resolve "..", "%2e%2e" and friends, and a
   // name should be refused for what it is, not silently turned into another path.
   const target = req.url ?? "/";
@@ -57,7 +58,7 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   }
   const itemId = parseItemId(decodeSegment(m[2]));
   const version = parseVersion(decodeSegment(m[3]));
-  await handler(ctx, req, res, { itemId, version, query, requestId });
+  return handler(ctx, req, res, { itemId, version, query, requestId });
 }
 
 export function createApp(ctx: ServerContext): Server {
@@ -75,7 +76,7 @@ export function createApp(ctx: ServerContext): Server {
     (req, res) => {
       // Sent with each answer's head (sendJson, the read handler), not set here.
       const requestId = uuidv4();
-      route(ctx, req, res, requestId).catch((err: unknown) => {
+      const fail = (err: unknown) => {
         // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
         if (res.destroyed) return;
         if (!req.complete) {
@@ -83,7 +84,12 @@ export function createApp(ctx: ServerContext): Server {
           req.resume();
         }
         sendError(res, requestId, err);
-      });
+      };
+      try {
+        route(ctx, req, res, requestId).catch(fail);
+      } catch (err) {
+        fail(err);
+      }
     },
   );
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));

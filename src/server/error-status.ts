@@ -92,15 +92,25 @@ export function sendJson(
   body: unknown,
   headers: string[] = [],
 ): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, [
+  sendJsonText(res, requestId, status, `${JSON.stringify(body)}\n`, headers);
+}
+
+/** sendJson for a body already written as JSON text. */
+export function sendJsonText(
+  res: ServerResponse,
+  requestId: string,
+  status: number,
+  text: string,
+  headers?: string[],
+): void {
+  const head = [
     "Content-Type",
     "application/json; charset=utf-8",
     "Content-Length",
     String(Buffer.byteLength(text)),
     "X-Request-Id",
     requestId,
-    ...headers,
-  ]);
+  ];
+  res.writeHead(status, headers ? head.concat(headers) : head);
   res.end(text);
 }

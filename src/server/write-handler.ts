@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { EngineError, SMALL_BODY_BYTES, WriteFailure, type WriteOptions, type WriteResult } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
-import { sendError, sendJson } from "./error-status.js";
+import { sendError, sendJsonText } from "./error-status.js";
 import { HttpError } from "./errors.js";
 import { booleanParam, checkXmlContentType, offsetValue } from "./params.js";
 
@@ -64,13 +64,15 @@ export async function handleWrite(
     sendError(res, p.requestId, outcome.error, { committed: outcome.committed });
     return;
   }
-  sendJson(res, p.requestId, 200, {
-    item_id: p.itemId,
-    version: p.version,
-    committed: outcome.committed,
-    offset: outcome.offset,
-    sealed: outcome.sealed,
-  });
+  sendJsonText(res, p.requestId, 200, writtenJson(p, outcome));
+}
+
+/**
+ * The 200's body, as JSON.stringify would write it: built as text because it is sent once
+ * per request, and nothing in it needs escaping (the item id's grammar is `[A-Za-z0-9._-]`).
+ */
+export function writtenJson(p: { itemId: string; version: number }, r: WriteResult): string {
+  return `{"item_id":"${p.itemId}","version":${p.version},"committed":${r.committed},"offset":${r.offset},"sealed":${r.sealed}}\n`;
 }
 
 type Outcome = WriteResult | WriteFailure;
@@ -112,16 +114,16 @@ function firstChunk(
     };
     const over = (error: EngineError | HttpError | null) =>
       done({ kind: "over", outcome: error && new WriteFailure(error, 0) });
-    let whole: Buffer | null = null;
     const onData = (chunk: Buffer) => {
-      // All of it: the request's 'end' follows at once (node:http has the whole message).
-      if (chunk.length >= length) whole = chunk;
+      // All of it (node:http holds the body to its Content-Length): no need to wait for
+      // 'end', which follows on its own.
+      if (chunk.length >= length) done({ kind: "whole", body: chunk });
       else {
         req.pause();
         done({ kind: "part", chunk });
       }
     };
-    const onEnd = () => done({ kind: "whole", body: whole ?? new Uint8Array(0) });
+    const onEnd = () => done({ kind: "whole", body: new Uint8Array(0) });
     const onClose = () => {
       if (!req.readableEnded) over(null);
     };
