@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { get, line, liveRead, post, postChunks, prop, XML } from "./helpers/http.js";
@@ -329,5 +330,61 @@ second line </string>
     const b = await get(w("x"));
     expect(b.status).toBe(405);
     expect(b.headers.allow).toBe("POST");
+  });
+});
+
+/** Sends raw HTTP/1.1 requests in one write on one connection; the last should close it. */
+function pipelined(requests: string[]): Promise<{ status: number; connection: string; body: string }[]> {
+  const { port } = new URL(s.url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), "127.0.0.1");
+    let raw = "";
+    sock.on("data", (d) => (raw += d));
+    sock.on("error", reject);
+    sock.on("close", () => {
+      const answers = [];
+      for (let at = 0; at < raw.length; ) {
+        const headEnd = raw.indexOf("\r\n\r\n", at);
+        const head = raw.slice(at, headEnd);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        answers.push({
+          status: Number(head.slice(9, 12)),
+          connection: /\r\nconnection: ([^\r]*)/i.exec(head)?.[1] ?? "",
+          body: raw.slice(headEnd + 4, headEnd + 4 + length),
+        });
+        at = headEnd + 4 + length;
+      }
+      resolve(answers);
+    });
+    sock.write(requests.join(""));
+  });
+}
+
+const rawPost = (path: string, body: string, last = false) =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${last ? "Connection: close\r\n" : ""}\r\n${body}`;
+
+describe("requests pipelined on one connection", () => {
+  it("a refused bodiless request keeps the connection, and the write behind it is answered", async () => {
+    const item = fresh();
+    const answers = await pipelined([
+      "GET /read-item-stream/.bad/1 HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+      rawPost(`/write-item-stream/${item}/1`, prop("n", "number", "1"), true),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([400, 404, 200]);
+    expect(answers[0].connection).toBe("keep-alive");
+    expect(JSON.parse(answers[2].body).committed).toBe(1);
+  });
+
+  it("reach the engine in their order, an empty body included", async () => {
+    const item = fresh();
+    const answers = await pipelined([
+      rawPost(`/write-item-stream/${item}/1`, prop("a", "number", "1")),
+      rawPost(`/write-item-stream/${item}/1?seal=true`, ""),
+      rawPost(`/write-item-stream/${item}/1`, prop("b", "number", "2"), true),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 409]);
+    expect(JSON.parse(answers[2].body).error.code).toBe("version_sealed");
+    expect(data(item)).toBe(`<item>\n${line("a", "number", "1")}</item>\n`);
   });
 });

@@ -85,11 +85,16 @@ export function createApp(ctx: ServerContext): Server {
         }
         sendError(res, requestId, err);
       };
+      // A refusal is answered a microtask later, as a rejection, never from inside the
+      // 'request' event: by then node:http has finished reading a bodiless request, so the
+      // connection stays open for the requests pipelined behind it.
+      let handled: Promise<void>;
       try {
-        route(ctx, req, res, requestId).catch(fail);
+        handled = route(ctx, req, res, requestId);
       } catch (err) {
-        fail(err);
+        handled = Promise.reject(err);
       }
+      handled.catch(fail);
     },
   );
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));

@@ -114,16 +114,18 @@ function firstChunk(
     };
     const over = (error: EngineError | HttpError | null) =>
       done({ kind: "over", outcome: error && new WriteFailure(error, 0) });
+    let whole: Buffer | null = null;
     const onData = (chunk: Buffer) => {
-      // All of it (node:http holds the body to its Content-Length): no need to wait for
-      // 'end', which follows on its own.
-      if (chunk.length >= length) done({ kind: "whole", body: chunk });
+      // All of it: the request's 'end' follows at once (node:http has the whole message).
+      // It is still awaited: every small request, empty or not, then goes on from its
+      // 'end', so requests pipelined on one connection reach the engine in their order.
+      if (chunk.length >= length) whole = chunk;
       else {
         req.pause();
         done({ kind: "part", chunk });
       }
     };
-    const onEnd = () => done({ kind: "whole", body: new Uint8Array(0) });
+    const onEnd = () => done({ kind: "whole", body: whole ?? new Uint8Array(0) });
     const onClose = () => {
       if (!req.readableEnded) over(null);
     };
