@@ -103,10 +103,11 @@ function firstChunk(
 ): Promise<FirstChunk> {
   return new Promise((resolve) => {
     let waiting = true;
+    let idle: NodeJS.Timeout | undefined;
     const done = (result: FirstChunk) => {
       if (!waiting) return;
       waiting = false;
-      clearTimeout(idle);
+      if (idle) clearTimeout(idle);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("close", onClose);
@@ -129,11 +130,15 @@ function firstChunk(
     const onClose = () => {
       if (!req.readableEnded) over(null);
     };
-    const idle = idleTimer(ctx, () => over(silent(ctx)));
     onStop(() => over(new EngineError("shutting_down", "the server is shutting down")));
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("close", onClose);
+    // A body that came with the head has flowed by the next tick (its 'data' was queued
+    // first, by req.on above); only one still missing then needs the silence timer.
+    process.nextTick(() => {
+      if (waiting && whole === null) idle = idleTimer(ctx, () => over(silent(ctx)));
+    });
   });
 }
 
