@@ -164,6 +164,9 @@ export interface StatsReply {
 
 export type Reply = OpenReply | DoneReply | FailedReply | StatsReply;
 
+/** A group's replies on the wire: objects, or [id, end, ...] pairs when all are DoneReplies (packed-replies.ts). */
+export type RepliesWire = Reply[] | Float64Array;
+
 /** Sent once, after start-up repair: the server may listen. */
 export interface ReadyMessage {
   type: "ready";
@@ -178,7 +181,7 @@ export type FromStorage =
   | ReadyMessage
   | {
       type: "replies";
-      replies: Reply[];
+      replies: RepliesWire;
       /** The worker has handled everything it was sent: the main thread may send more. */
       idle: boolean;
     }

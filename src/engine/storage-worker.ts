@@ -15,6 +15,7 @@ import { EngineError, toWire } from "./errors.js";
 import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { parseVersionKey, versionKey } from "./names.js";
+import { packReplies } from "./packed-replies.js";
 import { unpackBatch } from "./packed-writes.js";
 import { PropertyIndex } from "./property-index.js";
 import type { SliceProps } from "./property-parser.js";
@@ -249,7 +250,7 @@ class Storage {
         const replies = await this.commit(group);
         // `idle` tells the main thread it may send its next batch (storage.ts).
         const idle = this.queue.length === 0;
-        if (replies.length > 0 || idle) post({ type: "replies", replies, idle });
+        if (replies.length > 0 || idle) post({ type: "replies", replies: packReplies(replies), idle });
         releaseBuffers(appendedBuffers(batch));
         if (group.closeId >= 0) this.close(group.closeId);
         else if (this.log && this.log.bytes > checkpointBytes) await this.checkpoint();

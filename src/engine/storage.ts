@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { EngineError, fromWire } from "./errors.js";
+import { eachReply } from "./packed-replies.js";
 import { isPackable, packBatch } from "./packed-writes.js";
 import { transferables } from "./property-parser.js";
 import type {
@@ -163,13 +164,13 @@ export class StorageClient {
       console.error(`stream-db storage: ${msg.message}`);
       return;
     }
-    for (const reply of msg.replies) {
+    eachReply(msg.replies, (reply) => {
       const p = this.pending.get(reply.id);
-      if (!p) continue;
+      if (!p) return;
       this.pending.delete(reply.id);
       if (reply.ok) p.resolve(reply);
       else p.reject(fromWire(reply.error));
-    }
+    });
     if (msg.idle) {
       this.busy = false;
       // After the replies' continuations, so what they send joins the batch.
