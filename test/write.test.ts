@@ -376,6 +376,30 @@ describe("requests pipelined on one connection", () => {
     expect(JSON.parse(answers[2].body).committed).toBe(1);
   });
 
+  it("a body longer than its Content-Length: the declared part is answered, then the excess gets 400", async () => {
+    const item = fresh();
+    const body = prop("n", "number", "1");
+    const request = `POST /write-item-stream/${item}/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const answers = await pipelined([request, body, '<property for="extra"/>\r\n\r\n']);
+    expect(answers.map((a) => a.status)).toEqual([200, 400]);
+    expect(JSON.parse(answers[0].body).committed).toBe(1);
+    expect(JSON.parse(answers[1].body).error.code).toBe("bad_request");
+    expect(data(item)).toBe(`<item>\n${line("n", "number", "1")}`);
+  });
+
+  it("malformed bytes after an answered request still get their 400", async () => {
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    let raw = "";
+    sock.on("data", (d) => (raw += d));
+    const closed = new Promise((resolve) => sock.on("close", resolve));
+    sock.write(`GET /nope HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await expect.poll(() => raw.includes("route_not_found")).toBe(true);
+    sock.write("HELLO THERE\r\n\r\n");
+    await closed;
+    expect(raw.match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 404", "HTTP/1.1 400"]);
+  });
+
   it("reach the engine in their order, an empty body included", async () => {
     const item = fresh();
     const answers = await pipelined([

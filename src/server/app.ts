@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
 import { parseItemId, parseVersion } from "../engine/index.js";
@@ -101,10 +100,36 @@ export function createApp(ctx: ServerContext): Server {
   return server;
 }
 
-/** A request the HTTP parser refused: answer in JSON like everything else, then close. */
+/** node:http's own field: the response it is writing on this socket (no public API has it). */
+type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null };
+
+/**
+ * A request the HTTP parser refused: answer in JSON like everything else, then close.
+ * Whole requests before it on the connection are answered first: a body longer than
+ * its Content-Length commits what it declared, and its excess fails as the next request,
+ * so that answer is held (the socket paused) until theirs are sent. Only an answer
+ * already under way, a live read say, cannot be followed: then the connection is cut.
+ */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (socket as Socket).bytesWritten > 0) {
+  // Data read after the error would report it again.
+  if (refused.has(socket)) return;
+  refused.add(socket);
+  answerWhenFree(err, socket);
+}
+
+const refused = new WeakSet<Duplex>();
+
+function answerWhenFree(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const pending = (socket as HttpSocket)._httpMessage;
+  if (!socket.writable || pending?.headersSent) {
     socket.destroy();
+    return;
+  }
+  // A request whose own body the error cut off is answered now, as it always was.
+  if (pending?.req.complete) {
+    socket.pause();
+    // By 'close', node:http has moved on to the next response in line, if any.
+    pending.once("close", () => answerWhenFree(err, socket));
     return;
   }
   const [status, text, code, message] =
