@@ -90,6 +90,25 @@ describe("shutdown", () => {
     expect(text.endsWith("</property>\n")).toBe(true);
   });
 
+  it("exits promptly with a client whose malformed request waits behind a waiting reader", async () => {
+    const s = await spawnServer([], tempDir());
+    const exited = new Promise((r) => s.child.on("exit", (c) => r(c)));
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    let raw = "";
+    sock.on("data", (d) => (raw += d));
+    sock.on("error", () => undefined);
+    sock.write("GET /read-item-stream/ghost/1 HTTP/1.1\r\nHost: x\r\n\r\nHELLO THERE\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    s.child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    // The reader was ended by the shutdown, and only then was the malformed request refused.
+    expect(raw.match(/^HTTP\/1\.1 \d+/gm)?.at(-1)).toBe("HTTP/1.1 400");
+    sock.destroy();
+  });
+
   it("a second signal exits at once, without waiting for a stuck reader", async () => {
     const s = await spawnServer([], tempDir());
     const exited = new Promise((r) => s.child.on("exit", (c) => r(c)));

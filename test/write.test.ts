@@ -387,6 +387,33 @@ describe("requests pipelined on one connection", () => {
     expect(data(item)).toBe(`<item>\n${line("n", "number", "1")}`);
   });
 
+  it("malformed bytes after several whole requests: each is answered, then the 400", async () => {
+    const item = fresh();
+    const path = `/write-item-stream/${item}/1`;
+    const answers = await pipelined([
+      rawPost(path, prop("a", "number", "1")),
+      rawPost(path, prop("b", "number", "2")),
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+      rawPost(path, prop("c", "number", "3")),
+      "HELLO THERE\r\n\r\n",
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 404, 200, 400]);
+    expect(JSON.parse(answers[3].body).committed).toBe(1);
+  });
+
+  it("malformed bytes behind a waiting reader: a client that leaves frees what the reader held", async () => {
+    const before = await s.engine.stats();
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    sock.on("error", () => undefined);
+    sock.write(`GET /read-item-stream/${fresh()}/1 HTTP/1.1\r\nHost: x\r\n\r\nHELLO THERE\r\n\r\n`);
+    await expect.poll(async () => (await s.engine.stats()).slots).toBe(before.slots + 1);
+    sock.end();
+    await expect.poll(async () => (await s.engine.stats()).slots).toBe(before.slots);
+    expect((await s.engine.stats()).feeds).toBe(before.feeds);
+    sock.destroy();
+  });
+
   it("malformed bytes after an answered request still get their 400", async () => {
     const { port } = new URL(s.url);
     const sock = connect(Number(port), "127.0.0.1");

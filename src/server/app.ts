@@ -100,18 +100,21 @@ export function createApp(ctx: ServerContext): Server {
   return server;
 }
 
-/** node:http's own field: the response it is writing on this socket (no public API has it). */
-type HttpSocket = Duplex & { _httpMessage?: ServerResponse | null };
+/**
+ * node:http's own fields, which its default clientError handler reads too (no public API
+ * has them): the response it is writing on this socket, and whether any of it went out.
+ */
+type HttpSocket = Duplex & { _httpMessage?: (ServerResponse & { _headerSent?: boolean }) | null };
 
 /**
  * A request the HTTP parser refused: answer in JSON like everything else, then close.
  * Whole requests before it on the connection are answered first: a body longer than
  * its Content-Length commits what it declared, and its excess fails as the next request,
- * so that answer is held (the socket paused) until theirs are sent. Only an answer
- * already under way, a live read say, cannot be followed: then the connection is cut.
+ * so that answer waits until theirs are out. Only an answer part-way out, a live read
+ * say, cannot be followed: then the connection is cut.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  // Data read after the error would report it again.
+  // The parser reports its error again for every later read.
   if (refused.has(socket)) return;
   refused.add(socket);
   answerWhenFree(err, socket);
@@ -121,13 +124,15 @@ const refused = new WeakSet<Duplex>();
 
 function answerWhenFree(err: NodeJS.ErrnoException, socket: Duplex): void {
   const pending = (socket as HttpSocket)._httpMessage;
-  if (!socket.writable || pending?.headersSent) {
+  if (!socket.writable || (pending?._headerSent && !pending.writableEnded)) {
     socket.destroy();
     return;
   }
   // A request whose own body the error cut off is answered now, as it always was.
   if (pending?.req.complete) {
-    socket.pause();
+    // The socket keeps reading, so a client that leaves meanwhile (a reader waiting for a
+    // version, say) frees what its requests hold at once.
+    if (!socket.listeners("end").includes(destroySocket)) socket.once("end", destroySocket);
     // By 'close', node:http has moved on to the next response in line, if any.
     pending.once("close", () => answerWhenFree(err, socket));
     return;
@@ -144,4 +149,8 @@ function answerWhenFree(err: NodeJS.ErrnoException, socket: Duplex): void {
         ? [408, "Request Timeout", "request_timeout", "the request head did not arrive within --headers-timeout"]
         : [400, "Bad Request", "bad_request", `malformed HTTP request (${err.code ?? err.message})`];
   socket.end(errorResponseBytes(status, text, code, message));
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
