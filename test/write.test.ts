@@ -414,6 +414,19 @@ describe("requests pipelined on one connection", () => {
     sock.destroy();
   });
 
+  it("readers waiting one behind the other: a client that leaves frees both", async () => {
+    const before = await s.engine.stats();
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), "127.0.0.1");
+    sock.on("error", () => undefined);
+    const get = (item: string) => `GET /read-item-stream/${item}/1 HTTP/1.1\r\nHost: x\r\n\r\n`;
+    sock.write(get(fresh()) + get(fresh()));
+    await expect.poll(async () => (await s.engine.stats()).slots).toBe(before.slots + 2);
+    sock.destroy();
+    await expect.poll(async () => (await s.engine.stats()).slots).toBe(before.slots);
+    expect((await s.engine.stats()).feeds).toBe(before.feeds);
+  });
+
   it("malformed bytes after an answered request still get their 400", async () => {
     const { port } = new URL(s.url);
     const sock = connect(Number(port), "127.0.0.1");

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
-import type { ReadSession } from "../engine/index.js";
+import type { Duplex, Readable } from "node:stream";
 import type { RouteParams, ServerContext } from "./context.js";
 import { HttpError } from "./errors.js";
 import { booleanParam, offsetValue, rangeStart } from "./params.js";
@@ -23,18 +22,18 @@ export async function handleRead(
   const wait = booleanParam(p.query, "wait", true);
 
   const release = admitReader(ctx, `${p.itemId}_${p.version}`);
-  res.once("close", release);
-
-  const gone = new AbortController();
-  const onClose = () => gone.abort();
-  res.on("close", onClose);
-  let session: ReadSession;
-  try {
-    session = await ctx.engine.openReader(p.itemId, p.version, { offset, follow, wait, signal: gone.signal });
-  } finally {
-    res.off("close", onClose);
-  }
-  if (res.destroyed) {
+  // Needed only while the open waits; dropped after, as idle readers may be many.
+  let opening: AbortController | null = new AbortController();
+  const { signal } = opening;
+  let stream: Readable | null = null;
+  whenGone(req, res, () => {
+    release();
+    opening?.abort();
+    stream?.destroy();
+  });
+  const session = await ctx.engine.openReader(p.itemId, p.version, { offset, follow, wait, signal });
+  opening = null;
+  if (signal.aborted || res.destroyed) {
     session.close();
     return;
   }
@@ -63,12 +62,44 @@ export async function handleRead(
     return;
   }
   res.flushHeaders();
-  forward(session.stream(), res);
+  stream = session.stream();
+  forward(stream, res);
 }
 
 /**
+ * Runs `fn` once the answer is over, or its client gone. An answer queued behind another
+ * on its connection (pipelined) has no socket yet, and node:http 20 never closes it when
+ * the connection goes, so those also wait on the connection's own 'close'.
+ */
+function whenGone(req: IncomingMessage, res: ServerResponse, fn: () => void): void {
+  let queued: Set<() => void> | undefined;
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    queued?.delete(run);
+    fn();
+  };
+  res.once("close", run);
+  if (res.socket) return;
+  queued = queuedAnswers.get(req.socket);
+  if (!queued) {
+    const answers = new Set<() => void>();
+    queuedAnswers.set(req.socket, answers);
+    req.socket.once("close", () => {
+      for (const answer of answers) answer();
+    });
+    queued = answers;
+  }
+  queued.add(run);
+}
+
+const queuedAnswers = new WeakMap<Duplex, Set<() => void>>();
+
+/**
  * stream.pipe(res) with the few listeners this needs: an idle reader is mostly its
- * listeners and closures, and there may be ten thousand of them.
+ * listeners and closures, and there may be ten thousand of them. (The stream is destroyed
+ * by whenGone's callback when the answer closes.)
  */
 function forward(stream: Readable, res: ServerResponse): void {
   stream.on("data", (chunk: Buffer) => {
@@ -77,7 +108,6 @@ function forward(stream: Readable, res: ServerResponse): void {
   res.on("drain", () => stream.resume());
   stream.on("end", () => res.end());
   stream.on("error", () => res.destroy());
-  res.on("close", () => stream.destroy());
 }
 
 /** Counts the read against --max-readers and --max-readers-per-version; 503 past them. */
