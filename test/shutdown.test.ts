@@ -109,6 +109,25 @@ describe("shutdown", () => {
     sock.destroy();
   });
 
+  it("a refused client that never closes its end does not hold up SIGTERM", async () => {
+    const s = await spawnServer([], tempDir());
+    const exited = new Promise((r) => s.child.on("exit", (c) => r(c)));
+    const { port } = new URL(s.url);
+    const sock = connect({ port: Number(port), host: "127.0.0.1", allowHalfOpen: true });
+    sock.on("error", () => undefined);
+    let raw = "";
+    sock.on("data", (d) => (raw += d));
+    // allowHalfOpen: it reads the 400 and the server's FIN, and never sends its own.
+    sock.write("HELLO THERE\r\n\r\n");
+    await expect.poll(() => raw).toMatch(/^HTTP\/1\.1 400 /);
+    await new Promise((r) => setTimeout(r, 1300));
+    const t0 = Date.now();
+    s.child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    sock.destroy();
+  });
+
   it("a second signal exits at once, without waiting for a stuck reader", async () => {
     const s = await spawnServer([], tempDir());
     const exited = new Promise((r) => s.child.on("exit", (c) => r(c)));

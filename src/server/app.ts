@@ -149,7 +149,13 @@ function answerWhenFree(err: NodeJS.ErrnoException, socket: Duplex): void {
         ? [408, "Request Timeout", "request_timeout", "the request head did not arrive within --headers-timeout"]
         : [400, "Bad Request", "bad_request", `malformed HTTP request (${err.code ?? err.message})`];
   socket.end(errorResponseBytes(status, text, code, message));
+  // The peer has a moment to read the answer and close; one that never does is cut, so a
+  // refused connection holds nothing (nor a shutdown) for long.
+  const cut = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+  socket.once("close", () => clearTimeout(cut));
 }
+
+const REFUSED_LINGER_MS = 1000;
 
 function destroySocket(this: Duplex): void {
   this.destroy();
