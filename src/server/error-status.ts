@@ -90,7 +90,7 @@ export function sendJson(
   requestId: string,
   status: number,
   body: unknown,
-  headers: string[] = [],
+  headers?: string[],
 ): void {
   sendJsonText(res, requestId, status, `${JSON.stringify(body)}\n`, headers);
 }

@@ -71,7 +71,7 @@ export async function handleWrite(
  * The 200's body, as JSON.stringify would write it: built as text because it is sent once
  * per request, and nothing in it needs escaping (the item id's grammar is `[A-Za-z0-9._-]`).
  */
-export function writtenJson(p: { itemId: string; version: number }, r: WriteResult): string {
+function writtenJson(p: { itemId: string; version: number }, r: WriteResult): string {
   return `{"item_id":"${p.itemId}","version":${p.version},"committed":${r.committed},"offset":${r.offset},"sealed":${r.sealed}}\n`;
 }
 
@@ -107,7 +107,7 @@ function firstChunk(
     const done = (result: FirstChunk) => {
       if (!waiting) return;
       waiting = false;
-      if (idle) clearTimeout(idle);
+      clearTimeout(idle);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("close", onClose);
