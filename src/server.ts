@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import "./server/threadpool.js";
+import { StartupError } from "./engine/index.js";
 import { ConfigError, parseConfig, USAGE } from "./server/config.js";
 import { startServer } from "./server/start.js";
 
@@ -15,6 +17,11 @@ async function main(): Promise<void> {
   }
   if (parsed.help) {
     console.log(USAGE);
+    return;
+  }
+  if (parsed.version) {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    console.log(`stream-db ${pkg.version}`);
     return;
   }
   // Handlers go in before the URL is printed: whoever reads that line may signal at once.
@@ -37,7 +44,15 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
-  server = await startServer(parsed.config);
+  try {
+    server = await startServer(parsed.config);
+  } catch (err) {
+    // Every start-up failure is one line and exit 2, as a bad flag is: a StartupError
+    // says what to change; anything else (a repair that could not read a file) its reason.
+    const e = err as Error;
+    console.error(`stream-db: cannot start: ${e instanceof StartupError ? e.message : (e.message ?? String(e))}`);
+    process.exit(2);
+  }
   console.log(`stream-db listening on ${server.url}`);
 }
 

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -35,11 +36,21 @@ describe("configuration", () => {
     expect(() => parseConfig([], { STREAM_DB_FSYNC: "x" })).toThrow(/STREAM_DB_FSYNC/);
   });
 
-  it("--help prints every flag", async () => {
-    const { stdout } = await run(process.execPath, [join(ROOT, "dist/server.js"), "--help"]);
-    for (const flag of ["--port", "--host", "--data-dir", "--fsync", "--parser-threads", "--max-property-bytes"]) {
-      expect(stdout).toContain(flag);
+  it("--help and -h print every flag", async () => {
+    for (const help of ["--help", "-h"]) {
+      const { stdout } = await run(process.execPath, [join(ROOT, "dist/server.js"), help]);
+      for (const flag of ["--port", "--host", "--data-dir", "--fsync", "--parser-threads", "--max-property-bytes"]) {
+        expect(stdout).toContain(flag);
+      }
+      expect(stdout).toContain("-h, --help");
+      expect(stdout).toContain("--version");
     }
+  });
+
+  it("--version prints the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    const { stdout } = await run(process.execPath, [join(ROOT, "dist/server.js"), "--version"]);
+    expect(stdout).toBe(`stream-db ${version}\n`);
   });
 
   it("prints one line with its URL and exits 0 on SIGTERM", async () => {

@@ -5,7 +5,7 @@ import { get, post, prop } from "./helpers/http.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 /** What the data dir holds besides the commit log, which is always there in batch mode. */
-const dataFiles = (dir: string) => readdirSync(dir).filter((f) => f !== "stream-db.wal");
+const dataFiles = (dir: string) => readdirSync(dir).filter((f) => f !== "stream-db.wal" && f !== "stream-db.lock");
 
 let s: TestServer;
 beforeAll(async () => {

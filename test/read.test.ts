@@ -1,6 +1,8 @@
+import { connect } from "node:net";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { get, line, liveRead, post, prop } from "./helpers/http.js";
-import { startTestServer, type TestServer } from "./helpers/server.js";
+import { spawnServer, startTestServer, type TestServer, tempDir } from "./helpers/server.js";
 
 let s: TestServer;
 let n = 0;
@@ -109,26 +111,102 @@ describe("GET /read-item-stream", () => {
     expect(b.status).toBe(416);
   });
 
-  it("a waiting snapshot reader that ends in 416 leaves no feed behind", async () => {
+  it("Range: bytes=A-B answers 206 with exactly those bytes, on sealed and open versions", async () => {
+    const sealed = fresh();
+    const all = await sealedVersion(sealed, 5);
+    const open = fresh();
+    await post(w(open), prop("a", "string", "open one") + prop("b", "number", "42"));
+    const openText = HEAD + line("a", "string", "open one") + line("b", "number", "42");
+    // Every range inside each version, including one byte and the whole of it.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom({ item: sealed, text: all }, { item: open, text: openText }),
+        fc.nat(),
+        fc.nat(),
+        async ({ item, text }, x, y) => {
+          const first = x % text.length;
+          const last = first + (y % (text.length - first));
+          const a = await get(r(item), { range: `bytes=${first}-${last}` });
+          expect(a.status).toBe(206);
+          expect(a.text).toBe(text.slice(first, last + 1));
+          expect(a.headers["content-range"]).toBe(`bytes ${first}-${last}/${text.length}`);
+          expect(a.headers["content-length"]).toBe(String(last - first + 1));
+          expect(a.headers["x-stream-offset"]).toBe(String(first));
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // ?follow=false does not change a bounded read; the open version's end is its committed length.
+    const f = await get(r(open, 1, "?follow=false"), { range: "bytes=7-20" });
+    expect([f.status, f.text]).toEqual([206, openText.slice(7, 21)]);
+  });
+
+  it("a range past the end is cut to it, a suffix range gives the last bytes, other forms are ignored", async () => {
+    const item = fresh();
+    const all = await sealedVersion(item, 3);
+    const n = all.length;
+    const past = await get(r(item), { range: `bytes=10-${n + 100}` });
+    expect([past.status, past.text, past.headers["content-range"]]).toEqual([
+      206,
+      all.slice(10),
+      `bytes 10-${n - 1}/${n}`,
+    ]);
+    const suffix = await get(r(item), { range: "bytes=-8" });
+    expect([suffix.status, suffix.text, suffix.headers["content-range"]]).toEqual([
+      206,
+      "</item>\n",
+      `bytes ${n - 8}-${n - 1}/${n}`,
+    ]);
+    expect((await get(r(item), { range: `bytes=-${n + 50}` })).text).toBe(all);
+    for (const range of [`bytes=${n}-${n + 5}`, "bytes=-0"]) {
+      const a = await get(r(item), { range });
+      expect(a.status).toBe(416);
+      expect(a.headers["content-range"]).toBe(`bytes */${n}`);
+    }
+    // Several ranges, a reversed one, another unit: the whole stream, 200.
+    for (const range of ["bytes=0-1,5-6", "bytes=9-3", "items=0-1"]) {
+      const a = await get(r(item), { range });
+      expect([a.status, a.text]).toEqual([200, all]);
+    }
+    // ?offset wins over Range.
+    const o = await get(r(item, 1, "?offset=7"), { range: "bytes=0-3" });
+    expect([o.status, o.text]).toEqual([200, all.slice(7)]);
+  });
+
+  it("a bounded range of an open version that starts past its committed end is 416, at once", async () => {
+    const item = fresh();
+    await post(w(item), prop("a", "string", "x"));
+    const n = (HEAD + line("a", "string", "x")).length;
+    const a = await get(r(item), { range: `bytes=${n}-${n + 10}` });
+    expect(a.status).toBe(416);
+    expect(a.json()).toMatchObject({ error: { code: "range_not_satisfiable" }, offset: n });
+  });
+
+  it("?follow=false, a bounded range and HEAD on a missing version answer 404 at once, leaving no feed", async () => {
     const item = fresh();
     const before = (await s.engine.stats()).feeds;
-    const waiting = liveRead(r(item, 1, "?follow=false&offset=999"));
-    await new Promise((res) => setTimeout(res, 50));
-    expect((await s.engine.stats()).feeds).toBe(before + 1);
-    await post(w(item), "");
-    expect(await waiting.status).toBe(416);
+    for (const [path, init] of [
+      [r(item, 1, "?follow=false"), {}],
+      [r(item, 1, "?follow=false&wait=true"), {}],
+      [r(item), { range: "bytes=0-10" }],
+      [r(item), { range: "bytes=-10" }],
+    ] as const) {
+      const a = await get(path, init);
+      expect(a.status).toBe(404);
+      expect(a.json()).toMatchObject({ error: { code: "version_not_found" } });
+    }
+    expect((await get(r(item), {}, "HEAD")).status).toBe(404);
     expect((await s.engine.stats()).feeds).toBe(before);
   });
 
-  it("live and ?follow=false readers waiting for the same version both get it", async () => {
+  it("a live reader waits for a version while a ?follow=false reader of it is answered 404", async () => {
     const pairs = Array.from({ length: 60 }, () => {
       const item = fresh();
       return { item, live: liveRead(r(item)), snap: liveRead(r(item, 1, "?follow=false")) };
     });
-    await new Promise((res) => setTimeout(res, 50));
+    for (const p of pairs) expect(await p.snap.status).toBe(404);
     await Promise.all(pairs.map((p) => post(w(p.item), prop("a", "string", "x"))));
     for (const p of pairs) {
-      expect(await p.snap.status).toBe(200);
       expect(await p.live.status).toBe(200);
       await p.live.until((t) => t.includes("</property>"));
       p.live.close();
@@ -150,6 +228,29 @@ describe("GET /read-item-stream", () => {
       live.close();
     }
     expect(await settledFeeds()).toBe(before);
+  });
+
+  it("a reader that hangs up while it waits is not logged as an error", async () => {
+    const c = await spawnServer([], tempDir());
+    try {
+      const { port } = new URL(c.url);
+      // One waiting reader with its own socket, and one queued behind it on a connection.
+      const alone = liveRead(`${c.url}/read-item-stream/nobody/1`);
+      const sock = connect(Number(port), "127.0.0.1");
+      sock.on("error", () => undefined);
+      sock.write(
+        "GET /read-item-stream/nobody/2 HTTP/1.1\r\nHost: x\r\n\r\nGET /read-item-stream/nobody/3 HTTP/1.1\r\nHost: x\r\n\r\n",
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      alone.close();
+      sock.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+      // The server still answers, and said nothing about the readers that left.
+      expect((await get(`${c.url}/read-item-stream/nobody/1?wait=false`)).status).toBe(404);
+      expect(c.output()).not.toMatch(/went away|internal_error/);
+    } finally {
+      c.child.kill("SIGKILL");
+    }
   });
 
   it("rejects a malformed ?offset with 400", async () => {

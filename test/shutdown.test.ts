@@ -1,11 +1,13 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
+import { request } from "undici";
 import { describe, expect, it } from "vitest";
 import { liveRead, openPost, post, prop } from "./helpers/http.js";
 import { spawnServer, startTestServer, tempDir } from "./helpers/server.js";
 
 describe("shutdown", () => {
-  it("SIGTERM ends an open write with what it committed, ends readers cleanly, exits 0", async () => {
+  it("SIGTERM ends an open write with what it committed, cuts readers at a property boundary, exits 0", async () => {
     const s = await spawnServer([], tempDir());
     await post(`${s.url}/write-item-stream/live/1`, prop("a", "string", "1"));
     const reader = liveRead(`${s.url}/read-item-stream/live/1`);
@@ -18,10 +20,48 @@ describe("shutdown", () => {
     const a = await answer;
     expect(a.status).toBe(503);
     expect(JSON.parse(a.body)).toMatchObject({ error: { code: "shutting_down" }, committed: 1 });
-    const text = await reader.done;
-    expect(text.endsWith("</property>\n")).toBe(true);
+    // An incomplete transfer: every byte up to the boundary, then no terminating chunk.
+    const { text, complete } = await reader.ended;
+    expect(complete).toBe(false);
+    expect(text.endsWith('<property for="b"><string>2</string></property>\n')).toBe(true);
     const code = await new Promise((r) => s.child.on("exit", (c) => r(c)));
     expect(code).toBe(0);
+  });
+
+  it("a live read cut by SIGTERM is an incomplete transfer to curl (exit 18) and to undici", async () => {
+    const s = await spawnServer([], tempDir());
+    const url = `${s.url}/read-item-stream/cut/1`;
+    await post(`${s.url}/write-item-stream/cut/1`, prop("a", "string", "1"));
+    const curl = new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn("curl", ["-sN", url]);
+      let out = "";
+      c.stdout.on("data", (d) => (out += d));
+      c.on("exit", (code) => resolve({ code, out }));
+    });
+    const res = await request(url);
+    const body = res.body.text();
+    body.catch(() => undefined);
+    // Both readers are live (the curl one has its bytes) before the signal.
+    const probe = liveRead(url);
+    await probe.until((t) => t.includes("</property>"));
+    await new Promise((r) => setTimeout(r, 200));
+    s.child.kill("SIGTERM");
+    const c = await curl;
+    expect(c.code).toBe(18);
+    expect(c.out).toBe(`<item>\n${prop("a", "string", "1")}\n`);
+    await expect(body).rejects.toThrow();
+    expect((await probe.ended).complete).toBe(false);
+    expect(await new Promise((r) => s.child.on("exit", (code) => r(code)))).toBe(0);
+  });
+
+  it("a live read that ends at its seal is a complete transfer", async () => {
+    const s = await startTestServer();
+    await post(`${s.url}/write-item-stream/whole/1`, prop("a", "string", "1"));
+    const reader = liveRead(`${s.url}/read-item-stream/whole/1`);
+    await reader.until((t) => t.includes("</property>"));
+    await post(`${s.url}/write-item-stream/whole/1?seal=true`, "");
+    expect(await reader.ended).toEqual({ text: `<item>\n${prop("a", "string", "1")}\n</item>\n`, complete: true });
+    await s.stop();
   });
 
   it("SIGTERM answers 503 to a small body that has not started, and writes nothing", async () => {
@@ -85,7 +125,8 @@ describe("shutdown", () => {
     );
     await writer.finish();
     await s.close();
-    const text = await reader.done;
+    const { text, complete } = await reader.ended;
+    expect(complete).toBe(false);
     expect(text.length).toBeGreaterThan(1 << 20);
     expect(text.endsWith("</property>\n")).toBe(true);
   });

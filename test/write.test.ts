@@ -111,6 +111,8 @@ second line </string>
     const a = await post(w(item), prop("ok", "string", "fine") + prop("bad", type, value));
     expect(a.status).toBe(400);
     expect(a.json().error.code).toBe("invalid_value");
+    // The message quotes the value it refused.
+    expect(a.json().error.message).toContain(`invalid ${type} value ${JSON.stringify(value)}: `);
     expect(a.json().committed).toBe(1);
     expect(a.json().error.line).toBe(1);
     expect(data(item)).toBe(`<item>\n${line("ok", "string", "fine")}`);
@@ -287,10 +289,25 @@ second line </string>
     expect(bad.json().error.code).toBe("invalid_parameter");
   });
 
-  it("rejects a bad ?seal value", async () => {
+  it("rejects a bad ?seal value, saying what it takes", async () => {
     const a = await post(w(fresh(), 1, "?seal=yes"), "");
     expect(a.status).toBe(400);
-    expect(a.json().error.code).toBe("invalid_parameter");
+    expect(a.json().error).toMatchObject({
+      code: "invalid_parameter",
+      message: '?seal must be true or false (or 1 or 0), got "yes"',
+    });
+    // What the message says is what it takes.
+    const item = fresh();
+    expect((await post(w(item, 1, "?seal=0"), "")).json().sealed).toBe(false);
+    expect((await post(w(item, 1, "?seal=1"), "")).json().sealed).toBe(true);
+  });
+
+  it("quotes a long refused value cut to 64 characters", async () => {
+    const long = `${"9".repeat(100)}x`;
+    const a = await post(w(fresh()), prop("n", "number", long));
+    expect(a.json().error.message).toBe(
+      `property "n": invalid number value "${"9".repeat(64)}…": expected a finite JSON-style number`,
+    );
   });
 
   it("answers 413 for a property over --max-property-bytes, keeping the ones before", async () => {

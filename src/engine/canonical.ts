@@ -45,8 +45,12 @@ function trimXml(s: string): string {
   return s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
 }
 
-function invalid(type: PropertyType, name: string, why: string): EngineError {
-  return new EngineError("invalid_value", `property "${name}": invalid ${type} value: ${why}`);
+/** How much of a refused value its message quotes: enough to recognise it. */
+const QUOTED_CHARS = 64;
+
+function invalid(type: PropertyType, name: string, value: string, why: string): EngineError {
+  const shown = value.length > QUOTED_CHARS ? `${value.slice(0, QUOTED_CHARS)}…` : value;
+  return new EngineError("invalid_value", `property "${name}": invalid ${type} value ${JSON.stringify(shown)}: ${why}`);
 }
 
 function daysInMonth(year: number, month: number): number {
@@ -59,16 +63,16 @@ function daysInMonth(year: number, month: number): number {
 
 function checkDatetime(v: string, name: string): void {
   const m = DATETIME.exec(v);
-  if (!m) throw invalid("datetime", name, "expected RFC 3339 like 2024-01-15T10:30:00Z");
+  if (!m) throw invalid("datetime", name, v, "expected RFC 3339 like 2024-01-15T10:30:00Z");
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
   const zoneHour = m[10] === undefined ? 0 : Number(m[10]);
   const zoneMinute = m[11] === undefined ? 0 : Number(m[11]);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
-    throw invalid("datetime", name, "that date does not exist");
+    throw invalid("datetime", name, v, "that date does not exist");
   }
   // Second 60 is RFC 3339's leap second.
   if (hour > 23 || minute > 59 || second > 60 || zoneHour > 23 || zoneMinute > 59) {
-    throw invalid("datetime", name, "time or zone out of range");
+    throw invalid("datetime", name, v, "time or zone out of range");
   }
 }
 
@@ -79,18 +83,19 @@ export function canonicalValue(type: PropertyType, raw: string, name: string): s
     // Values can be tens of megabytes: the usual one, without whitespace, is scanned once.
     if (raw.length % 4 === 0 && BASE64.test(raw)) return raw;
     const b64 = HAS_XML_SPACE.test(raw) ? raw.replace(XML_SPACE, "") : raw;
-    if (b64.length % 4 !== 0 || !BASE64.test(b64)) throw invalid(type, name, "expected standard base64 with padding");
+    if (b64.length % 4 !== 0 || !BASE64.test(b64))
+      throw invalid(type, name, raw, "expected standard base64 with padding");
     return b64;
   }
   const v = trimXml(raw);
   switch (type) {
     case "number":
       if (!NUMBER.test(v) || !Number.isFinite(Number(v))) {
-        throw invalid(type, name, "expected a finite JSON-style number");
+        throw invalid(type, name, v, "expected a finite JSON-style number");
       }
       return v;
     case "boolean":
-      if (v !== "true" && v !== "false") throw invalid(type, name, "expected true or false");
+      if (v !== "true" && v !== "false") throw invalid(type, name, v, "expected true or false");
       return v;
     case "datetime":
       checkDatetime(v, name);

@@ -61,3 +61,22 @@ export function toWire(err: EngineError): WireError {
 export function fromWire(w: WireError): EngineError {
   return new EngineError(w.code, w.message, w.details ?? {});
 }
+
+/**
+ * The server cannot start (data directory unusable or in use, address unavailable): one
+ * line for the operator, exit code 2. Never an answer to a request, so it has no code.
+ */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+/** The reader left while its read was being set up: nobody to answer, nothing to log. */
+export class ReaderGone extends Error {
+  constructor() {
+    super("the reader went away");
+    this.name = "ReaderGone";
+  }
+}

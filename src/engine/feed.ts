@@ -1,6 +1,6 @@
 import { readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { EngineError } from "./errors.js";
+import { EngineError, ReaderGone } from "./errors.js";
 import type { ReaderSource, ReaderStream } from "./reader.js";
 import { decodeSlot, type SlotState } from "./shared-layout.js";
 
@@ -21,6 +21,8 @@ export class Feed implements ReaderSource {
   private readonly existWaiters = new Set<{ resolve: (s: SlotState) => void; reject: (e: Error) => void }>();
   private handed: number;
   private final = -1;
+  /** `final` is where a shutdown stopped the feed, not the seal. */
+  private cut = false;
   private fd: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;
   private lastWord: bigint | null = null;
@@ -73,7 +75,7 @@ export class Feed implements ReaderSource {
       // The reader left while its open was in flight: an abort listener added now would
       // never fire, and the feed would wait for it forever.
       this.closeIfIdle();
-      return Promise.reject(new EngineError("internal_error", "the reader went away"));
+      return Promise.reject(new ReaderGone());
     }
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject };
@@ -82,7 +84,7 @@ export class Feed implements ReaderSource {
         "abort",
         () => {
           this.existWaiters.delete(waiter);
-          reject(new EngineError("internal_error", "the reader went away"));
+          reject(new ReaderGone());
           this.closeIfIdle();
         },
         { once: true },
@@ -98,7 +100,7 @@ export class Feed implements ReaderSource {
       // The last reader left while the file was opening: nobody will close it later.
       this.opening = null;
       await fd.close().catch(() => undefined);
-      throw new EngineError("internal_error", "the reader went away");
+      throw new ReaderGone();
     }
     this.fd = fd;
     return fd;
@@ -116,6 +118,10 @@ export class Feed implements ReaderSource {
 
   end(): number {
     return this.final;
+  }
+
+  interrupted(): boolean {
+    return this.cut;
   }
 
   file(): FileHandle {
@@ -158,6 +164,7 @@ export class Feed implements ReaderSource {
     // The committed length is always a property boundary; `handed` may not be (it moves
     // in chunks of up to 1 MiB), so readers run on to the committed end, then stop.
     const now = this.lastWord === null ? null : decodeSlot(this.lastWord);
+    this.cut = now?.kind !== "sealed";
     this.final =
       now && (now.kind === "open" || now.kind === "sealed") ? Math.max(now.length, this.handed) : this.handed;
     this.endLiveAtFinal();

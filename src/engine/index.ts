@@ -1,4 +1,5 @@
 import { type FileHandle, open } from "node:fs/promises";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { EngineError } from "./errors.js";
 import { Feed } from "./feed.js";
 import { dataPath } from "./meta-file.js";
@@ -15,7 +16,7 @@ import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./wr
  * Everything about threads, files and shared memory stays behind it.
  */
 
-export { DbError, EngineError, type EngineErrorCode } from "./errors.js";
+export { DbError, EngineError, type EngineErrorCode, ReaderGone, StartupError } from "./errors.js";
 export { parseItemId, parseVersion } from "./names.js";
 export type { FsyncMode } from "./protocol.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
@@ -43,6 +44,13 @@ export const SMALL_BODY_BYTES = INLINE_BYTES;
 
 export interface ReadOptions {
   offset: number;
+  /**
+   * The last byte wanted, inclusive (Range: bytes=A-B): a bounded read sends what is
+   * committed now from `offset` up to that byte, and ends. It never follows.
+   */
+  last?: number;
+  /** The last `suffix` bytes committed now (Range: bytes=-N); `offset` is ignored. */
+  suffix?: number;
   /** false: send what is committed now and end. */
   follow: boolean;
   /** false: fail with version_not_found instead of waiting for the version to exist. */
@@ -87,6 +95,7 @@ export class Engine {
     private storage: StorageClient,
     private readonly pool: ParserPool,
     private recovered: ReadyMessage,
+    private readonly lock: DataDirLock,
   ) {}
 
   private restarts = 0;
@@ -95,9 +104,15 @@ export class Engine {
   private readonly smallWrites = { count: 0, bytes: 0 };
   private restarting: Promise<void> | null = null;
 
+  /** Locks the data directory first: nothing reads or repairs it before that. */
   static async open(options: EngineOptions): Promise<Engine> {
-    const { storage, lengths, ready } = await Engine.startStorage(options);
-    const engine = new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready);
+    const lock = lockDataDir(options.dataDir);
+    const started = await Engine.startStorage(options).catch((err: Error) => {
+      lock.release();
+      throw err;
+    });
+    const { storage, lengths, ready } = started;
+    const engine = new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready, lock);
     engine.watchStorage();
     return engine;
   }
@@ -246,7 +261,7 @@ export class Engine {
         if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
         const sealed = state.kind === "sealed";
         // A fixed range reads on its own handle; the feed was only needed to wait.
-        if (sealed || !opts.follow) return await this.snapshot(path, state.length, sealed, opts, release);
+        if (sealed || !follows(opts)) return await this.snapshot(path, state.length, sealed, opts, release);
         await feed.ensureFile();
         return this.liveSession(feed, state.length, opts, release);
       } finally {
@@ -281,19 +296,15 @@ export class Engine {
     };
   }
 
-  /** A read of the fixed range [offset, limit): sealed, or ?follow=false. */
+  /** A read of a fixed range of the `length` bytes committed now: sealed, bounded, or ?follow=false. */
   private async snapshot(
     path: string,
-    limit: number,
+    length: number,
     sealed: boolean,
     opts: ReadOptions,
     release: () => void,
   ): Promise<ReadSession> {
-    if (opts.offset > limit) {
-      throw new EngineError("range_not_satisfiable", `offset ${opts.offset} is past the end (${limit})`, {
-        offset: limit,
-      });
-    }
+    const { start, limit } = fixedRange(length, opts);
     const file = await open(path, "r");
     const source = fixedSource(file, limit);
     const done = once(() => {
@@ -301,12 +312,12 @@ export class Engine {
       release();
     });
     return {
-      start: opts.offset,
+      start,
       sealed,
-      length: limit,
+      length,
       end: limit,
       stream: () => {
-        const s = new ReaderStream(source, opts.offset);
+        const s = new ReaderStream(source, start);
         s.once("close", done);
         return s;
       },
@@ -356,6 +367,7 @@ export class Engine {
     for (const feed of this.feeds.values()) feed.endAll();
     await this.pool.close();
     await this.storage.close();
+    this.lock.release();
   }
 
   private async assertOpen(): Promise<void> {
@@ -364,10 +376,32 @@ export class Engine {
   }
 }
 
+function follows(opts: ReadOptions): boolean {
+  return opts.follow && opts.last === undefined && opts.suffix === undefined;
+}
+
+/**
+ * [start, limit) of a fixed read of `length` committed bytes, or range_not_satisfiable.
+ * A bounded range past the end is cut to it (RFC 9110 14.1.2); one starting at or past
+ * the end, or an empty suffix, has nothing to send. An unbounded read may start at the
+ * end exactly: it sends nothing, as a live reader there would until the next write.
+ */
+function fixedRange(length: number, opts: ReadOptions): { start: number; limit: number } {
+  const bounded = opts.last !== undefined || opts.suffix !== undefined;
+  const start = opts.suffix !== undefined ? Math.max(0, length - opts.suffix) : opts.offset;
+  const limit = opts.last !== undefined ? Math.min(length, opts.last + 1) : length;
+  if (start > length || (bounded && start >= limit)) {
+    const asked = opts.suffix !== undefined ? `the last ${opts.suffix} bytes` : `offset ${start}`;
+    throw new EngineError("range_not_satisfiable", `${asked}: the version has ${length} bytes`, { offset: length });
+  }
+  return { start, limit };
+}
+
 function fixedSource(file: FileHandle, limit: number): ReaderSource {
   return {
     available: () => limit,
     end: () => limit,
+    interrupted: () => false,
     file: () => file,
     join: () => false,
     leave: () => undefined,

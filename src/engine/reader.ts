@@ -18,8 +18,10 @@ const CATCH_UP_CHUNK = 256 << 10;
 export interface ReaderSource {
   /** Bytes [0, available()) may be read from the file. */
   available(): number;
-  /** Final length once sealed (or the snapshot end), else -1. */
+  /** Final length once sealed (or the snapshot end, or where a shutdown stops it), else -1. */
   end(): number;
+  /** The end is not the version's seal nor the snapshot's end, but a shutdown's. */
+  interrupted(): boolean;
   file(): FileHandle;
   /** A live source registers readers that caught up; snapshots return false. */
   join(reader: ReaderStream): boolean;
@@ -53,7 +55,15 @@ export class ReaderStream extends Readable {
     }
   }
 
-  /** From the Feed: the version is sealed and `final` bytes are all handed out. */
+  /**
+   * Once the stream has ended: whether it stopped short of the version's seal (or the
+   * snapshot's end), so that its answer must end as an incomplete transfer.
+   */
+  get interrupted(): boolean {
+    return this.source.interrupted();
+  }
+
+  /** From the Feed: the version is sealed (or shut down) and `final` bytes are all handed out. */
   sealedAt(final: number): void {
     if (this.live && this.pos >= final) this.push(null);
   }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
-import { parseItemId, parseVersion } from "../engine/index.js";
+import { parseItemId, parseVersion, ReaderGone } from "../engine/index.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { errorResponseBytes, sendError } from "./error-status.js";
 import { HttpError } from "./errors.js";
@@ -77,7 +77,7 @@ export function createApp(ctx: ServerContext): Server {
       const requestId = uuidv4();
       const fail = (err: unknown) => {
         // The client is gone (e.g. a reader that hung up while waiting): nobody to tell.
-        if (res.destroyed) return;
+        if (res.destroyed || err instanceof ReaderGone) return;
         if (!req.complete) {
           res.setHeader("Connection", "close");
           req.resume();

@@ -106,7 +106,8 @@ export const USAGE = [
   ...Object.values(SPECS).map(
     (s) => `  ${`${s.flag} <value>`.padEnd(28)}${s.env.padEnd(30)}${(s.fallback ?? "-").padEnd(10)} ${s.help}`,
   ),
-  `  ${"--help".padEnd(28)}print this and exit`,
+  `  ${"-h, --help".padEnd(28)}print this and exit`,
+  `  ${"--version".padEnd(28)}print the version and exit`,
 ].join("\n");
 
 function integer(name: string, raw: string, min: number, max: number): number {
@@ -118,14 +119,19 @@ function integer(name: string, raw: string, min: number, max: number): number {
 }
 
 /** Splits argv into flag values; `--flag value` and `--flag=value` both work. */
-function readFlags(argv: readonly string[]): { values: Map<string, string>; help: boolean } {
+function readFlags(argv: readonly string[]): { values: Map<string, string>; help: boolean; version: boolean } {
   const known = new Set(Object.values(SPECS).map((s) => s.flag));
   const values = new Map<string, string>();
   let help = false;
+  let version = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--help" || arg === "-h") {
       help = true;
+      continue;
+    }
+    if (arg === "--version") {
+      version = true;
       continue;
     }
     const eq = arg.indexOf("=");
@@ -135,11 +141,14 @@ function readFlags(argv: readonly string[]): { values: Map<string, string>; help
     if (value === undefined) throw new ConfigError(`${flag} needs a value`);
     values.set(flag, value);
   }
-  return { values, help };
+  return { values, help, version };
 }
 
-export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { config: Config; help: boolean } {
-  const { values, help } = readFlags(argv);
+export function parseConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { config: Config; help: boolean; version: boolean } {
+  const { values, help, version } = readFlags(argv);
   const pick = (spec: OptionSpec): { name: string; raw: string | undefined } => {
     if (values.has(spec.flag)) return { name: spec.flag, raw: values.get(spec.flag) };
     const fromEnv = env[spec.env];
@@ -175,5 +184,5 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): { 
     maxReadersPerVersion: int(SPECS.maxReadersPerVersion, 1, 1_000_000),
     maxWriters: int(SPECS.maxWriters, 1, 1_000_000),
   };
-  return { config: Object.freeze(config), help };
+  return { config: Object.freeze(config), help, version };
 }

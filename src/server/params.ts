@@ -7,7 +7,7 @@ export function booleanParam(query: URLSearchParams, name: string, fallback: boo
   if (raw === null) return fallback;
   if (raw === "true" || raw === "1") return true;
   if (raw === "false" || raw === "0") return false;
-  throw new HttpError("invalid_parameter", `?${name} must be true or false, got "${raw}"`);
+  throw new HttpError("invalid_parameter", `?${name} must be true or false (or 1 or 0), got "${raw.slice(0, 64)}"`);
 }
 
 export function offsetValue(what: string, raw: string): number {
@@ -17,11 +17,23 @@ export function offsetValue(what: string, raw: string): number {
   return n;
 }
 
-/** `Range: bytes=N-` gives N; any other form of Range is ignored (RFC 9110 allows it). */
-export function rangeStart(header: string | undefined): number | undefined {
+/**
+ * One byte range of a `Range` header (RFC 9110 14.1.2): `bytes=A-` (from A on, live on an
+ * open version), `bytes=A-B` (A to B inclusive) or `bytes=-N` (the last N bytes). Several
+ * ranges, other units and malformed ones give undefined: the header is ignored and the
+ * whole stream is sent, as RFC 9110 allows.
+ */
+export type ByteRange = { first: number; last?: number } | { suffix: number };
+
+export function byteRange(header: string | undefined): ByteRange | undefined {
   if (!header) return undefined;
-  const m = /^\s*bytes\s*=\s*([0-9]{1,16})\s*-\s*$/.exec(header);
-  return m ? offsetValue("Range", m[1]) : undefined;
+  const m = /^\s*bytes\s*=\s*([0-9]{0,16})\s*-\s*([0-9]{0,16})\s*$/.exec(header);
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") return { suffix: offsetValue("Range", m[2]) };
+  const first = offsetValue("Range", m[1]);
+  if (m[2] === "") return { first };
+  const last = offsetValue("Range", m[2]);
+  return last < first ? undefined : { first, last };
 }
 
 const XML_TYPES = new Set(["application/xml", "text/xml"]);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import type { RouteParams, ServerContext } from "./context.js";
 import { HttpError } from "./errors.js";
-import { booleanParam, offsetValue, rangeStart } from "./params.js";
+import { booleanParam, byteRange, offsetValue } from "./params.js";
 
 /**
  * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version
@@ -16,22 +16,35 @@ export async function handleRead(
   p: RouteParams,
 ): Promise<void> {
   const rawOffset = p.query.get("offset");
-  const fromRange = rangeStart(req.headers.range);
-  const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : (fromRange ?? 0);
+  // ?offset wins over Range; a Range is only read without it.
+  const range = rawOffset === null ? byteRange(req.headers.range) : undefined;
+  const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : range && "first" in range ? range.first : 0;
+  const last = range && "last" in range ? range.last : undefined;
+  const suffix = range && "suffix" in range ? range.suffix : undefined;
   const follow = booleanParam(p.query, "follow", true);
-  const wait = booleanParam(p.query, "wait", true);
+  // Only a live GET waits for a version to exist: a snapshot, a bounded range and HEAD
+  // answer at once, so they can check whether it exists.
+  const bounded = last !== undefined || suffix !== undefined;
+  const wait = booleanParam(p.query, "wait", true) && follow && !bounded && req.method !== "HEAD";
 
   const release = admitReader(ctx, `${p.itemId}_${p.version}`);
   // Needed only while the open waits; dropped after, as idle readers may be many.
   let opening: AbortController | null = new AbortController();
   const { signal } = opening;
-  let stream: Readable | null = null;
+  let stream: ReadStream | null = null;
   whenGone(req, res, () => {
     release();
     opening?.abort();
     stream?.destroy();
   });
-  const session = await ctx.engine.openReader(p.itemId, p.version, { offset, follow, wait, signal });
+  const session = await ctx.engine.openReader(p.itemId, p.version, {
+    offset,
+    last,
+    suffix,
+    follow,
+    wait,
+    signal,
+  });
   opening = null;
   if (signal.aborted || res.destroyed) {
     session.close();
@@ -40,7 +53,7 @@ export async function handleRead(
 
   // A Range request whose end is known gets a proper 206; a live stream cannot say where
   // it ends, so it answers 200 and names its first byte in X-Stream-Offset.
-  const partial = fromRange !== undefined && rawOffset === null && session.end !== null;
+  const partial = range !== undefined && session.end !== null;
   const headers: Record<string, string | number> = {
     "Content-Type": "application/xml; charset=utf-8",
     "Cache-Control": "no-store",
@@ -52,7 +65,7 @@ export async function handleRead(
   };
   if (session.end !== null) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
-    headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.end}`;
+    headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
     if (session.end === session.start) delete headers["Content-Range"];
   }
   res.writeHead(partial && session.end !== session.start ? 206 : 200, headers);
@@ -94,6 +107,9 @@ function whenGone(req: IncomingMessage, res: ServerResponse, fn: () => void): vo
   queued.add(run);
 }
 
+/** A read session's byte stream: it knows, once ended, whether it ended short. */
+type ReadStream = Readable & { readonly interrupted: boolean };
+
 const queuedAnswers = new WeakMap<Duplex, Set<() => void>>();
 
 /**
@@ -101,13 +117,28 @@ const queuedAnswers = new WeakMap<Duplex, Set<() => void>>();
  * listeners and closures, and there may be ten thousand of them. (The stream is destroyed
  * by whenGone's callback when the answer closes.)
  */
-function forward(stream: Readable, res: ServerResponse): void {
+function forward(stream: ReadStream, res: ServerResponse): void {
   stream.on("data", (chunk: Buffer) => {
     if (!res.write(chunk)) stream.pause();
   });
   res.on("drain", () => stream.resume());
-  stream.on("end", () => res.end());
+  stream.on("end", () => (stream.interrupted ? cut(res) : res.end()));
   stream.on("error", () => res.destroy());
+}
+
+/**
+ * Ends a read that stopped short of its end (a shutdown) as an incomplete transfer: the
+ * bytes written so far go out, then the connection closes without the terminating chunk,
+ * so every HTTP client reports the read as cut (curl exits 18) and can resume with
+ * ?offset=. (res.destroy() would drop what is still queued on the socket.)
+ */
+function cut(res: ServerResponse): void {
+  const socket = res.socket;
+  if (!socket) {
+    res.destroy();
+    return;
+  }
+  socket.end();
 }
 
 /** Counts the read against --max-readers and --max-readers-per-version; 503 past them. */

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import { Engine } from "../engine/index.js";
+import { Engine, StartupError } from "../engine/index.js";
 import { createApp } from "./app.js";
 import type { Config } from "./config.js";
 import type { ServerContext } from "./context.js";
@@ -27,6 +27,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       server.off("error", reject);
       resolve();
     });
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    await engine.close();
+    throw listenFailure(err, config);
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -52,4 +55,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** A failed listen as the operator's one line: which flag to change, and why. */
+function listenFailure(err: NodeJS.ErrnoException, config: Config): StartupError {
+  const where = `${config.host} port ${config.port}`;
+  switch (err.code) {
+    case "EADDRINUSE":
+      return new StartupError(`${where} is in use by another process; choose another --port`);
+    case "EADDRNOTAVAIL":
+      return new StartupError(`address ${config.host} is not available on this machine; choose another --host`);
+    case "EACCES":
+      return new StartupError(`${where} needs privileges this process does not have; choose a --port above 1023`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new StartupError(`--host ${config.host} does not resolve to an address`);
+    default:
+      return new StartupError(`cannot listen on ${where}: ${err.message}`);
+  }
 }

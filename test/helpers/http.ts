@@ -68,6 +68,11 @@ export interface LiveRead {
   /** Resolves when the received text satisfies `pred`. */
   until: (pred: (text: string) => boolean, timeoutMs?: number) => Promise<string>;
   done: Promise<string>;
+  /**
+   * Settles when the response is over, however it ends: complete (its terminating
+   * chunk arrived) or cut (the connection closed before it), with what it received.
+   */
+  ended: Promise<{ text: string; complete: boolean }>;
   close: () => void;
 }
 
@@ -118,6 +123,10 @@ export function liveRead(url: string, headers: Record<string, string> = {}): Liv
             });
           }),
     done,
+    ended: done.then(
+      (t) => ({ text: t, complete: true }),
+      () => ({ text, complete: false }),
+    ),
     close: () => req.destroy(),
   };
 }
