@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import "./server/threadpool.js";
+import "./threadpool.js";
+import { ConfigError, parseConfig, USAGE } from "./config.js";
 import { StartupError } from "./engine/index.js";
-import { ConfigError, parseConfig, USAGE } from "./server/config.js";
-import { startServer } from "./server/start.js";
+import { startServer } from "./start.js";
 
 /** Entry point: `node dist/server.js [options]`. */
 

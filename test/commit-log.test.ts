@@ -13,7 +13,7 @@ import { syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CommitLog, inspectLog, LOG_NAME } from "../dist/engine/commit-log.js";
+import { CommitLog, inspectLog, LOG_NAME } from "../dist/store/file/commit-log.js";
 import { get, line, post, prop } from "./helpers/http.js";
 import { type ChildServer, spawnServer, tempDir } from "./helpers/server.js";
 

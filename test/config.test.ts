@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../dist/server/config.js";
+import { parseConfig } from "../dist/config.js";
 import { ROOT, spawnServer, tempDir } from "./helpers/server.js";
 
 const run = promisify(execFile);

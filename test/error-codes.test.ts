@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { STATUS_OF } from "../dist/server/error-status.js";
+import { STATUS_OF } from "../dist/http/error-status.js";
 import { ROOT } from "./helpers/server.js";
 
 describe("error codes", () => {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BIG_VALUE_BYTES, leadingBinary } from "../dist/engine/big-binary.js";
-import { INITIAL_STATE, type ParseOutput, parseSlice } from "../dist/engine/property-parser.js";
+import { BIG_VALUE_BYTES, leadingBinary } from "../dist/parse/big-binary.js";
+import { INITIAL_STATE, type ParseOutput, parseSlice } from "../dist/parse/property-parser.js";
 
 /**
  * The parser's regex fast path must be invisible: for any body, split anywhere, it gives

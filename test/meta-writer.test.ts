@@ -1,9 +1,9 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MetaWriter } from "../dist/engine/meta-writer.js";
-import { PropertyIndex } from "../dist/engine/property-index.js";
-import { Version } from "../dist/engine/version.js";
+import { PropertyIndex } from "../dist/format/property-index.js";
+import { MetaWriter } from "../dist/store/file/meta-writer.js";
+import { Version } from "../dist/store/file/version.js";
 import { tempDir } from "./helpers/server.js";
 
 describe("a .meta rewrite", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { eachReply, packReplies } from "../dist/engine/packed-replies.js";
-import type { Reply } from "../dist/engine/protocol.js";
+import { eachReply, packReplies } from "../dist/store/file/packed-replies.js";
+import type { Reply } from "../dist/store/file/protocol.js";
 
 const settled = (wire: ReturnType<typeof packReplies>) => {
   const out: Reply[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PACK_BYTES, packBatch, unpackBatch } from "../dist/engine/packed-writes.js";
-import type { ToStorage } from "../dist/engine/protocol.js";
+import { PACK_BYTES, packBatch, unpackBatch } from "../dist/store/file/packed-writes.js";
+import type { ToStorage } from "../dist/store/file/protocol.js";
 
 const enc = new TextEncoder();
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Column } from "../dist/engine/property-index.js";
+import { Column } from "../dist/format/property-index.js";
 
 /**
  * The pending index packs entries as varints in chained blocks; whatever the mix of

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { INITIAL_STATE, type ParseOutput, parseSlice } from "../dist/engine/property-parser.js";
+import { INITIAL_STATE, type ParseOutput, parseSlice } from "../dist/parse/property-parser.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

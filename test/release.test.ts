@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RELEASE_BYTES, releaseBuffers } from "../dist/engine/release.js";
+import { RELEASE_BYTES, releaseBuffers } from "../dist/core/release.js";
 
 describe("releaseBuffers", () => {
   it("frees large buffers at once (detached, memory returned) and leaves small ones", () => {

@@ -3,12 +3,12 @@
 // (packed-writes.ts). Prints wall time and the CPU of both threads per batch.
 // Run: npm run build && node bench/micro/storage-messages.mjs [BATCH] [ROUNDS]
 import { Worker } from "node:worker_threads";
-import { packBatch } from "../../dist/engine/packed-writes.js";
+import { packBatch } from "../../dist/store/file/packed-writes.js";
 
 const BATCH = Number(process.argv[2] ?? 24);
 const ROUNDS = Number(process.argv[3] ?? 4000);
 // The worker unpacks what it receives, as the storage worker does.
-const unpackUrl = new URL("../../dist/engine/packed-writes.js", import.meta.url).href;
+const unpackUrl = new URL("../../dist/store/file/packed-writes.js", import.meta.url).href;
 const worker = new Worker(
   `const { parentPort } = require("node:worker_threads");
    import(${JSON.stringify(unpackUrl)}).then(({ unpackBatch }) => {

@@ -1,8 +1,8 @@
 import { readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { EngineError, ReaderGone } from "./errors.js";
+import { EngineError, ReaderGone } from "../core/errors.js";
+import { decodeSlot, type SlotState } from "../store/file/shared-layout.js";
 import type { ReaderSource, ReaderStream } from "./reader.js";
-import { decodeSlot, type SlotState } from "./shared-layout.js";
 
 /**
  * One per version with readers on the main thread: the single Atomics.waitAsync on the

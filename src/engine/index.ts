@@ -1,14 +1,14 @@
 import { type FileHandle, open } from "node:fs/promises";
-import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
-import { EngineError } from "./errors.js";
+import { EngineError } from "../core/errors.js";
+import { parseItemId, parseVersion, versionKey } from "../core/names.js";
+import { dataPath } from "../format/meta-file.js";
+import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
+import { StorageClient } from "../store/file/client.js";
+import { type DataDirLock, lockDataDir } from "../store/file/data-dir-lock.js";
+import type { FsyncMode, ReadyMessage } from "../store/file/protocol.js";
+import { createLengthTable, decodeSlot } from "../store/file/shared-layout.js";
 import { Feed } from "./feed.js";
-import { dataPath } from "./meta-file.js";
-import { parseItemId, parseVersion, versionKey } from "./names.js";
-import { INLINE_BYTES, ParserPool } from "./parser-pool.js";
-import type { FsyncMode, ReadyMessage } from "./protocol.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
-import { createLengthTable, decodeSlot } from "./shared-layout.js";
-import { StorageClient } from "./storage.js";
 import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./writer.js";
 
 /**
@@ -16,9 +16,9 @@ import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./wr
  * Everything about threads, files and shared memory stays behind it.
  */
 
-export { DbError, EngineError, type EngineErrorCode, ReaderGone, StartupError } from "./errors.js";
-export { parseItemId, parseVersion } from "./names.js";
-export type { FsyncMode } from "./protocol.js";
+export { DbError, EngineError, type EngineErrorCode, ReaderGone, StartupError } from "../core/errors.js";
+export { parseItemId, parseVersion } from "../core/names.js";
+export type { FsyncMode } from "../store/file/protocol.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
 
 export interface EngineOptions {

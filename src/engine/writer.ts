@@ -1,9 +1,9 @@
 import { EventEmitter } from "node:events";
-import { type DbError, EngineError } from "./errors.js";
-import type { ParserPool } from "./parser-pool.js";
-import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "./property-parser.js";
-import type { DoneReply } from "./protocol.js";
-import type { StorageClient } from "./storage.js";
+import { type DbError, EngineError } from "../core/errors.js";
+import type { ParserPool } from "../parse/parser-pool.js";
+import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "../parse/property-parser.js";
+import type { StorageClient } from "../store/file/client.js";
+import type { DoneReply } from "../store/file/protocol.js";
 
 /**
  * One write request's path through the engine: body chunks -> parse tasks -> appends.

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../dist/server/config.js";
-import { type RunningServer, startServer } from "../../dist/server/start.js";
+import { parseConfig } from "../../dist/config.js";
+import { type RunningServer, startServer } from "../../dist/start.js";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from "node:fs";
-import { scanDataFile } from "./data-file.js";
-import { dataPath, syncDir } from "./meta-file.js";
+import { scanDataFile } from "../../format/data-file.js";
+import { dataPath, syncDir } from "../../format/meta-file.js";
 import { MetaCorrupt, MetaWriter } from "./meta-writer.js";
 import { ITEM_OPEN, type Version } from "./version.js";
 

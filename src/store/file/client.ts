@@ -1,8 +1,8 @@
 import { Worker } from "node:worker_threads";
-import { EngineError, fromWire } from "./errors.js";
+import { EngineError, fromWire } from "../../core/errors.js";
+import { transferables } from "../../parse/property-parser.js";
 import { eachReply } from "./packed-replies.js";
 import { isPackable, packBatch } from "./packed-writes.js";
-import { transferables } from "./property-parser.js";
 import type {
   DoneReply,
   FromStorage,

@@ -1,5 +1,5 @@
+import type { Config } from "../config.js";
 import type { Engine } from "../engine/index.js";
-import type { Config } from "./config.js";
 
 /** What every handler gets: the engine, the config, and the requests in flight. */
 export interface ServerContext {

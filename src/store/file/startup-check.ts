@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from "node:fs";
-import { dataPath, metaPath } from "./meta-file.js";
+import { dataPath, metaPath } from "../../format/meta-file.js";
 import { ITEM_CLOSE } from "./version.js";
 
 /**

@@ -1,7 +1,7 @@
 import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { PROPERTY_TYPES } from "./canonical.js";
-import { metaPath, PROPERTIES_KEY } from "./meta-file.js";
-import type { Column } from "./property-index.js";
+import { PROPERTY_TYPES } from "../../format/canonical.js";
+import { metaPath, PROPERTIES_KEY } from "../../format/meta-file.js";
+import type { Column } from "../../format/property-index.js";
 import type { Version } from "./version.js";
 
 /**

@@ -1,5 +1,5 @@
-import type { WireError } from "./errors.js";
-import type { SliceProps } from "./property-parser.js";
+import type { WireError } from "../../core/errors.js";
+import type { SliceProps } from "../../parse/property-parser.js";
 
 /**
  * Every message between the main thread and the storage worker. Requests carry an `id`;

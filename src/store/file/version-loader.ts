@@ -1,10 +1,10 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import { scanDataFile } from "./data-file.js";
-import { EngineError } from "./errors.js";
-import { dataPath, readMetaHead } from "./meta-file.js";
+import { EngineError } from "../../core/errors.js";
+import { scanDataFile } from "../../format/data-file.js";
+import { dataPath, readMetaHead } from "../../format/meta-file.js";
+import { PropertyIndex } from "../../format/property-index.js";
 import { REBUILD_BATCH } from "./meta-keeper.js";
 import { MetaWriter } from "./meta-writer.js";
-import { PropertyIndex } from "./property-index.js";
 import { ITEM_OPEN, Version } from "./version.js";
 
 /**

@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
 import { parseItemId, parseVersion, ReaderGone } from "../engine/index.js";
+import { handleRead } from "../protocols/item-stream/read-handler.js";
+import { handleWrite } from "../protocols/item-stream/write-handler.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { errorResponseBytes, sendError } from "./error-status.js";
 import { HttpError } from "./errors.js";
-import { handleRead } from "./read-handler.js";
-import { handleWrite } from "./write-handler.js";
 
 /**
  * Routing: two resources, each `/{verb}-item-stream/{item_id}/{version}`. Names are

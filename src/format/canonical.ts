@@ -1,4 +1,4 @@
-import { EngineError } from "./errors.js";
+import { EngineError } from "../core/errors.js";
 
 /**
  * Typed values and their canonical on-disk form. One property is one line:

@@ -1,4 +1,4 @@
-import type { PropertyIndex } from "./property-index.js";
+import type { PropertyIndex } from "../../format/property-index.js";
 
 /**
  * The storage worker's in-memory view of one version. `size` runs ahead of `committed`

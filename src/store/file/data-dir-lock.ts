@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { StartupError } from "./errors.js";
+import { StartupError } from "../../core/errors.js";
 
 /**
  * One owner per data directory. A server takes an exclusive lock on `stream-db.lock`

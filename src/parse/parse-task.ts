@@ -1,6 +1,6 @@
 import { move, transferableSymbol, valueSymbol } from "piscina";
+import { releaseBuffers } from "../core/release.js";
 import { outputTransferables, type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
-import { releaseBuffers } from "./release.js";
 
 /** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
 const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;

@@ -1,7 +1,7 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
+import { EngineError, toWire, type WireError } from "../core/errors.js";
+import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/canonical.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
-import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "./canonical.js";
-import { EngineError, toWire, type WireError } from "./errors.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
 
 /**

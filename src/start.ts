@@ -1,8 +1,8 @@
 import type { AddressInfo } from "node:net";
-import { Engine, StartupError } from "../engine/index.js";
-import { createApp } from "./app.js";
 import type { Config } from "./config.js";
-import type { ServerContext } from "./context.js";
+import { Engine, StartupError } from "./engine/index.js";
+import { createApp } from "./http/app.js";
+import type { ServerContext } from "./http/context.js";
 
 export interface RunningServer {
   url: string;

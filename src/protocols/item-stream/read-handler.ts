@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
-import type { RouteParams, ServerContext } from "./context.js";
-import { HttpError } from "./errors.js";
-import { booleanParam, byteRange, offsetValue } from "./params.js";
+import type { RouteParams, ServerContext } from "../../http/context.js";
+import { HttpError } from "../../http/errors.js";
+import { booleanParam, byteRange, offsetValue } from "../../http/params.js";
 
 /**
  * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version

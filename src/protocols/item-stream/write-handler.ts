@@ -1,9 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { EngineError, SMALL_BODY_BYTES, WriteFailure, type WriteOptions, type WriteResult } from "../engine/index.js";
-import type { RouteParams, ServerContext } from "./context.js";
-import { sendError, sendJsonText } from "./error-status.js";
-import { HttpError } from "./errors.js";
-import { booleanParam, checkXmlContentType, offsetValue } from "./params.js";
+import {
+  EngineError,
+  SMALL_BODY_BYTES,
+  WriteFailure,
+  type WriteOptions,
+  type WriteResult,
+} from "../../engine/index.js";
+import type { RouteParams, ServerContext } from "../../http/context.js";
+import { sendError, sendJsonText } from "../../http/error-status.js";
+import { HttpError } from "../../http/errors.js";
+import { booleanParam, checkXmlContentType, offsetValue } from "../../http/params.js";
 
 /**
  * POST /write-item-stream/{item_id}/{version}: streams the body into the engine chunk by

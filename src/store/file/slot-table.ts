@@ -1,4 +1,4 @@
-import { EngineError } from "./errors.js";
+import { EngineError } from "../../core/errors.js";
 import { SLOT_COUNT } from "./shared-layout.js";
 
 /**

@@ -10,15 +10,16 @@ import {
   writeSync,
 } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { EngineError, toWire } from "../../core/errors.js";
+import { parseVersionKey, versionKey } from "../../core/names.js";
+import { releaseBuffers } from "../../core/release.js";
+import { dataPath, syncDir } from "../../format/meta-file.js";
+import { PropertyIndex } from "../../format/property-index.js";
+import type { SliceProps } from "../../parse/property-parser.js";
 import { CHECKPOINT_BYTES, CommitLog, type LogRecord } from "./commit-log.js";
-import { EngineError, toWire } from "./errors.js";
-import { dataPath, syncDir } from "./meta-file.js";
 import { MetaKeeper } from "./meta-keeper.js";
-import { parseVersionKey, versionKey } from "./names.js";
 import { packReplies } from "./packed-replies.js";
 import { unpackBatch } from "./packed-writes.js";
-import { PropertyIndex } from "./property-index.js";
-import type { SliceProps } from "./property-parser.js";
 import type {
   AppendRequest,
   BeginRequest,
@@ -30,7 +31,6 @@ import type {
   ToStorageWire,
   WriteRequest,
 } from "./protocol.js";
-import { releaseBuffers } from "./release.js";
 import { ABSENT, encodeSlot, GONE } from "./shared-layout.js";
 import { SlotTable } from "./slot-table.js";
 import { cutTornTail, isConsistent, quickState } from "./startup-check.js";

@@ -1,7 +1,7 @@
 import { readSync } from "node:fs";
+import { ITEM_CLOSE } from "../store/file/version.js";
 import { PROPERTY_TYPES } from "./canonical.js";
 import type { PropertyIndex } from "./property-index.js";
-import { ITEM_CLOSE } from "./version.js";
 
 /**
  * Reading a data file back: used to rebuild the index past the .meta file's `size` and to
