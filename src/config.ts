@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import type { FsyncMode } from "./engine/index.js";
+import type { FsyncMode } from "./store/file/index.js";
 
 /**
  * Options are read once at start-up, flag first, then environment, then default, and

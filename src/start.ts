@@ -3,6 +3,7 @@ import type { Config } from "./config.js";
 import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
+import { fileBackend } from "./store/file/index.js";
 
 export interface RunningServer {
   url: string;
@@ -14,8 +15,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const engine = await Engine.open({
-    dataDir: config.dataDir,
-    fsync: config.fsync,
+    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync }),
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
   });

@@ -1,13 +1,12 @@
-import { readSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
 import { EngineError, ReaderGone } from "../core/errors.js";
-import { decodeSlot, type SlotState } from "../store/file/shared-layout.js";
+import type { StoredVersion, VersionState } from "../store/types.js";
 import type { ReaderSource, ReaderStream } from "./reader.js";
 
 /**
- * One per version with readers on the main thread: the single Atomics.waitAsync on the
- * version's slot, and the fan-out. When the committed length grows, the Feed reads the
- * new range from the file once and hands the same Buffer to every live reader.
+ * One per version with readers on the main thread: the single watch of the version's
+ * committed length (StoredVersion.changed), and the fan-out. When the length grows, the
+ * Feed reads the new range from the store once and hands the same Buffer to every live
+ * reader.
  */
 
 /** Guard against a missed notify: re-check the slot at least this often. */
@@ -15,28 +14,31 @@ const POLL_MS = 1000;
 const MAX_READ = 1 << 20;
 const SYNC_READ = 64 << 10;
 
+function sameState(a: VersionState, b: VersionState | null): boolean {
+  if (b === null || a.kind !== b.kind) return false;
+  return (a.kind !== "open" && a.kind !== "sealed") || a.length === (b as { length: number }).length;
+}
+
 export class Feed implements ReaderSource {
   private readonly all = new Set<ReaderStream>();
   private readonly live = new Set<ReaderStream>();
-  private readonly existWaiters = new Set<{ resolve: (s: SlotState) => void; reject: (e: Error) => void }>();
+  private readonly existWaiters = new Set<{ resolve: (s: VersionState) => void; reject: (e: Error) => void }>();
   private handed: number;
   private final = -1;
   /** `final` is where a shutdown stopped the feed, not the seal. */
   private cut = false;
-  private fd: FileHandle | null = null;
-  private opening: Promise<FileHandle> | null = null;
-  private lastWord: bigint | null = null;
+  /** The state the watch loop last acted on. */
+  private last: VersionState | null = null;
   private closed = false;
   private holds = 0;
 
   constructor(
-    private readonly lengths: BigInt64Array,
-    readonly slot: number,
-    private readonly path: string,
-    initial: SlotState,
+    /** The feed's own handle, closed with it. */
+    private readonly version: StoredVersion,
     /** Called once, when the last reader or waiter is gone. */
     private readonly onIdle: (feed: Feed) => void,
   ) {
+    const initial = version.state();
     this.handed = initial.kind === "open" || initial.kind === "sealed" ? initial.length : 0;
   }
 
@@ -62,13 +64,9 @@ export class Feed implements ReaderSource {
     return this.closed;
   }
 
-  state(): SlotState {
-    return decodeSlot(Atomics.load(this.lengths, this.slot));
-  }
-
-  /** Resolves with the slot's state once the version exists; rejects if it never will. */
-  whenExists(signal?: AbortSignal): Promise<SlotState> {
-    const now = this.state();
+  /** Resolves with the version's state once it exists; rejects if it never will. */
+  whenExists(signal?: AbortSignal): Promise<VersionState> {
+    const now = this.version.state();
     if (now.kind === "open" || now.kind === "sealed") return Promise.resolve(now);
     if (now.kind === "gone") return Promise.reject(notFound());
     if (signal?.aborted) {
@@ -92,20 +90,6 @@ export class Feed implements ReaderSource {
     });
   }
 
-  async ensureFile(): Promise<FileHandle> {
-    if (this.fd) return this.fd;
-    this.opening ??= open(this.path, "r");
-    const fd = await this.opening;
-    if (this.closed) {
-      // The last reader left while the file was opening: nobody will close it later.
-      this.opening = null;
-      await fd.close().catch(() => undefined);
-      throw new ReaderGone();
-    }
-    this.fd = fd;
-    return fd;
-  }
-
   attach(reader: ReaderStream): void {
     this.all.add(reader);
   }
@@ -124,9 +108,8 @@ export class Feed implements ReaderSource {
     return this.cut;
   }
 
-  file(): FileHandle {
-    if (!this.fd) throw new Error("feed file is not open");
-    return this.fd;
+  read(buf: Buffer, position: number): Promise<number> {
+    return this.version.read(buf, position);
   }
 
   join(reader: ReaderStream): boolean {
@@ -163,7 +146,7 @@ export class Feed implements ReaderSource {
     this.existWaiters.clear();
     // The committed length is always a property boundary; `handed` may not be (it moves
     // in chunks of up to 1 MiB), so readers run on to the committed end, then stop.
-    const now = this.lastWord === null ? null : decodeSlot(this.lastWord);
+    const now = this.last;
     this.cut = now?.kind !== "sealed";
     this.final =
       now && (now.kind === "open" || now.kind === "sealed") ? Math.max(now.length, this.handed) : this.handed;
@@ -178,22 +161,21 @@ export class Feed implements ReaderSource {
 
   private async watch(): Promise<void> {
     while (!this.closed) {
-      const word = Atomics.load(this.lengths, this.slot);
-      if (word !== this.lastWord) {
-        this.lastWord = word;
+      const now = this.version.state();
+      if (!sameState(now, this.last)) {
+        this.last = now;
         try {
-          await this.apply(decodeSlot(word));
+          await this.apply(now);
         } catch (err) {
           for (const r of this.all) r.destroy(err as Error);
         }
         continue;
       }
-      const wait = Atomics.waitAsync(this.lengths, this.slot, word, POLL_MS);
-      if (wait.async) await wait.value;
+      await this.version.changed(POLL_MS);
     }
   }
 
-  private async apply(s: SlotState): Promise<void> {
+  private async apply(s: VersionState): Promise<void> {
     if (s.kind === "absent") return;
     if (s.kind === "gone") {
       for (const w of this.existWaiters) w.reject(notFound());
@@ -201,17 +183,16 @@ export class Feed implements ReaderSource {
       this.closeIfIdle();
       return;
     }
-    await this.ensureFile();
     for (const w of this.existWaiters) w.resolve(s);
     this.existWaiters.clear();
     while (this.handed < s.length && !this.closed) {
       const at = this.handed;
       const n = Math.min(MAX_READ, s.length - at);
       const buf = Buffer.allocUnsafe(n);
-      // A few fresh properties are in the page cache (the storage worker just wrote them):
-      // reading them here costs less than a trip through the thread pool and back.
-      const bytesRead =
-        n <= SYNC_READ ? readSync(this.file().fd, buf, 0, n, at) : (await this.file().read(buf, 0, n, at)).bytesRead;
+      // A few fresh properties the store can hand over at once (the file engine: they are
+      // in the page cache) cost less read here than on a trip through the thread pool.
+      const bytesRead = (n <= SYNC_READ ? this.version.readNow(buf, at) : null) ?? (await this.version.read(buf, at));
+      if (this.closed) return;
       if (bytesRead <= 0) throw new Error(`the data file ended at ${at}, before ${s.length}`);
       const chunk = bytesRead === n ? buf : buf.subarray(0, bytesRead);
       // Hand out and advance in one synchronous step: a catching-up reader that sees
@@ -226,11 +207,8 @@ export class Feed implements ReaderSource {
   closeIfIdle(): void {
     if (this.closed || this.all.size > 0 || this.existWaiters.size > 0 || this.holds > 0) return;
     this.closed = true;
-    // Wake our own waitAsync so the loop sees `closed` now rather than at the next poll.
-    Atomics.notify(this.lengths, this.slot);
-    const fd = this.fd;
-    this.fd = null;
-    void fd?.close();
+    // Closing the handle wakes the watch loop, which then sees `closed`.
+    this.version.close();
     this.onIdle(this);
   }
 }

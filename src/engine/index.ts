@@ -1,12 +1,7 @@
-import { type FileHandle, open } from "node:fs/promises";
 import { EngineError } from "../core/errors.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
-import { dataPath } from "../format/meta-file.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
-import { StorageClient } from "../store/file/client.js";
-import { type DataDirLock, lockDataDir } from "../store/file/data-dir-lock.js";
-import type { FsyncMode, ReadyMessage } from "../store/file/protocol.js";
-import { createLengthTable, decodeSlot } from "../store/file/shared-layout.js";
+import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { Feed } from "./feed.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
 import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./writer.js";
@@ -18,17 +13,14 @@ import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./wr
 
 export { DbError, EngineError, type EngineErrorCode, ReaderGone, StartupError } from "../core/errors.js";
 export { parseItemId, parseVersion } from "../core/names.js";
-export type { FsyncMode } from "../store/file/protocol.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
 
 export interface EngineOptions {
-  dataDir: string;
-  fsync: FsyncMode;
+  /** Where the bytes are stored: the one thing start-up chooses. */
+  backend: Backend;
   /** Parser pool size; undefined lets piscina choose from the CPU count. */
   parserThreads?: number;
   maxPropertyBytes: number;
-  /** How long a dirty .meta file may lag its data file. */
-  metaIntervalMs?: number;
 }
 
 export interface WriteOptions {
@@ -86,16 +78,14 @@ export interface ReadSession {
 }
 
 export class Engine {
-  private readonly feeds = new Map<number, Feed>();
+  /** One per version with live readers, by version key. */
+  private readonly feeds = new Map<string, Feed>();
   private closing = false;
 
   private constructor(
     private readonly options: Readonly<EngineOptions>,
-    private lengths: BigInt64Array,
-    private storage: StorageClient,
+    private storage: Store,
     private readonly pool: ParserPool,
-    private recovered: ReadyMessage,
-    private readonly lock: DataDirLock,
   ) {}
 
   private restarts = 0;
@@ -104,39 +94,21 @@ export class Engine {
   private readonly smallWrites = { count: 0, bytes: 0 };
   private restarting: Promise<void> | null = null;
 
-  /** Locks the data directory first: nothing reads or repairs it before that. */
+  /** Opens the backend's store (after its recovery); on failure the backend is closed. */
   static async open(options: EngineOptions): Promise<Engine> {
-    const lock = lockDataDir(options.dataDir);
-    const started = await Engine.startStorage(options).catch((err: Error) => {
-      lock.release();
+    const storage = await options.backend.open().catch((err: Error) => {
+      options.backend.close();
       throw err;
     });
-    const { storage, lengths, ready } = started;
-    const engine = new Engine(options, lengths, storage, new ParserPool(options.parserThreads), ready, lock);
+    const engine = new Engine(options, storage, new ParserPool(options.parserThreads));
     engine.watchStorage();
     return engine;
   }
 
-  private static async startStorage(options: EngineOptions) {
-    const lengths = createLengthTable();
-    const storage = StorageClient.start({
-      dataDir: options.dataDir,
-      fsync: options.fsync,
-      lengths,
-      metaIntervalMs: options.metaIntervalMs ?? 100,
-    });
-    const ready = await storage.ready.catch(async (err: Error) => {
-      await storage.close();
-      throw err;
-    });
-    for (const line of ready.damaged) console.error(`stream-db: ${line}`);
-    return { storage, lengths, ready };
-  }
-
   /**
-   * If the storage worker dies (a bug, a fault), requests in flight on it fail with 500,
-   * its readers are cut (they reconnect), and a fresh worker is started: it repairs the
-   * data dir like any start-up, and new requests go to it.
+   * If the store dies (the file engine's storage worker: a bug, a fault), requests in
+   * flight on it fail with 500, its readers are cut (they reconnect), and the backend
+   * opens a new one: it recovers like any start-up, and new requests go to it.
    */
   private watchStorage(): void {
     const current = this.storage;
@@ -147,10 +119,7 @@ export class Engine {
       this.feeds.clear();
       const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
       this.restarting = new Promise<void>((resolve) => setTimeout(resolve, delay)).then(async () => {
-        const next = await Engine.startStorage(this.options);
-        this.storage = next.storage;
-        this.lengths = next.lengths;
-        this.recovered = next.ready;
+        this.storage = await this.options.backend.open();
         this.restarting = null;
         this.watchStorage();
       });
@@ -159,9 +128,8 @@ export class Engine {
   }
 
   /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
-  get recovery(): { versions: number; repaired: number; damaged: string[]; ms: number } {
-    const { versions, repaired, damaged, ms } = this.recovered;
-    return { versions, repaired, damaged, ms };
+  get recovery(): RecoveryReport {
+    return this.storage.recovery;
   }
 
   /**
@@ -239,30 +207,25 @@ export class Engine {
   /** Opens a reader; waits for the version to exist unless `wait` is false. */
   async openReader(itemId: string, version: number, opts: ReadOptions): Promise<ReadSession> {
     await this.assertOpen();
-    const storage = this.storage;
-    const lengths = this.lengths;
     parseItemId(itemId);
-    const reply = await storage.open({ itemId, version: checkVersion(version) });
-    if (reply.slot < 0) throw notFound(itemId, version);
-    const release = once(() => storage.release(reply.slot));
+    const handle = await this.storage.open(itemId, checkVersion(version));
+    if (!handle) throw notFound(itemId, version);
+    const release = once(() => handle.close());
     try {
       // Shutdown may have begun while the open was in flight: a feed made now would be
       // one that shutdown never ended.
       if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
-      if (!reply.exists && !opts.wait) throw notFound(itemId, version);
-      const path = dataPath(this.options.dataDir, versionKey(itemId, version));
-      if (reply.exists && reply.sealed) {
-        return await this.snapshot(path, reply.length, true, opts, release);
-      }
-      const feed = this.feedFor(lengths, reply.slot, path);
+      const { opened } = handle;
+      if (opened.kind === "absent" && !opts.wait) throw notFound(itemId, version);
+      if (opened.kind === "sealed") return await this.snapshot(handle, opened.length, true, opts, release);
+      const feed = this.feedFor(versionKey(itemId, version), handle);
       feed.hold();
       try {
         const state = await feed.whenExists(opts.signal);
         if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
         const sealed = state.kind === "sealed";
         // A fixed range reads on its own handle; the feed was only needed to wait.
-        if (sealed || !follows(opts)) return await this.snapshot(path, state.length, sealed, opts, release);
-        await feed.ensureFile();
+        if (sealed || !follows(opts)) return await this.snapshot(handle, state.length, sealed, opts, release);
         return this.liveSession(feed, state.length, opts, release);
       } finally {
         feed.unhold();
@@ -298,19 +261,15 @@ export class Engine {
 
   /** A read of a fixed range of the `length` bytes committed now: sealed, bounded, or ?follow=false. */
   private async snapshot(
-    path: string,
+    handle: StoredVersion,
     length: number,
     sealed: boolean,
     opts: ReadOptions,
     release: () => void,
   ): Promise<ReadSession> {
     const { start, limit } = fixedRange(length, opts);
-    const file = await open(path, "r");
-    const source = fixedSource(file, limit);
-    const done = once(() => {
-      void file.close();
-      release();
-    });
+    const source = fixedSource(handle, limit);
+    const done = release;
     return {
       start,
       sealed,
@@ -325,13 +284,14 @@ export class Engine {
     };
   }
 
-  private feedFor(lengths: BigInt64Array, slot: number, path: string): Feed {
-    let feed = this.feeds.get(slot);
+  /** The version's feed; a new one watches through its own share of the reader's handle. */
+  private feedFor(key: string, handle: StoredVersion): Feed {
+    let feed = this.feeds.get(key);
     if (!feed || feed.isClosed) {
-      feed = new Feed(lengths, slot, path, decodeSlot(Atomics.load(lengths, slot)), (f) => {
-        if (this.feeds.get(slot) === f) this.feeds.delete(slot);
+      feed = new Feed(handle.share(), (f) => {
+        if (this.feeds.get(key) === f) this.feeds.delete(key);
       });
-      this.feeds.set(slot, feed);
+      this.feeds.set(key, feed);
       feed.start();
     }
     return feed;
@@ -355,7 +315,7 @@ export class Engine {
       writeQueueBytes,
       slots: storage.slots,
       versions: storage.versions,
-      writeHandles: storage.fds,
+      writeHandles: storage.writeHandles,
       storageWriters: storage.writers,
     };
   }
@@ -367,7 +327,7 @@ export class Engine {
     for (const feed of this.feeds.values()) feed.endAll();
     await this.pool.close();
     await this.storage.close();
-    this.lock.release();
+    this.options.backend.close();
   }
 
   private async assertOpen(): Promise<void> {
@@ -397,12 +357,12 @@ function fixedRange(length: number, opts: ReadOptions): { start: number; limit: 
   return { start, limit };
 }
 
-function fixedSource(file: FileHandle, limit: number): ReaderSource {
+function fixedSource(handle: StoredVersion, limit: number): ReaderSource {
   return {
     available: () => limit,
     end: () => limit,
     interrupted: () => false,
-    file: () => file,
+    read: (buf, position) => handle.read(buf, position),
     join: () => false,
     leave: () => undefined,
     detach: () => undefined,

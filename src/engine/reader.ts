@@ -1,11 +1,10 @@
-import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 
 /**
  * One reader's byte stream. It is in one of two modes:
  * - live: the version's Feed pushes each newly committed range to it (one file read
  *   shared by every live reader of the version);
- * - catching up: it reads the file itself, from its own position up to what the Feed
+ * - catching up: it reads the store itself, from its own position up to what the Feed
  *   has handed out, then joins the live set.
  * A reader whose consumer stops reading drops out of the live set as soon as push()
  * says its buffer is full, so it holds at most one extra chunk, and catches up later
@@ -22,7 +21,8 @@ export interface ReaderSource {
   end(): number;
   /** The end is not the version's seal nor the snapshot's end, but a shutdown's. */
   interrupted(): boolean;
-  file(): FileHandle;
+  /** Reads committed bytes at `position`; the count read. */
+  read(buf: Buffer, position: number): Promise<number>;
   /** A live source registers readers that caught up; snapshots return false. */
   join(reader: ReaderStream): boolean;
   /** The reader's buffer is full: stop pushing to it. */
@@ -88,7 +88,7 @@ export class ReaderStream extends Readable {
         }
         const n = Math.min(CATCH_UP_CHUNK, target - this.pos);
         const buf = Buffer.allocUnsafe(n);
-        const { bytesRead } = await this.source.file().read(buf, 0, n, this.pos);
+        const bytesRead = await this.source.read(buf, this.pos);
         if (this.destroyed) return;
         if (bytesRead <= 0) throw new Error(`the data file ended at ${this.pos}, before ${target}`);
         this.pos += bytesRead;

@@ -2,8 +2,7 @@ import { EventEmitter } from "node:events";
 import { type DbError, EngineError } from "../core/errors.js";
 import type { ParserPool } from "../parse/parser-pool.js";
 import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "../parse/property-parser.js";
-import type { StorageClient } from "../store/file/client.js";
-import type { DoneReply } from "../store/file/protocol.js";
+import type { Committed, Store } from "../store/types.js";
 
 /**
  * One write request's path through the engine: body chunks -> parse tasks -> appends.
@@ -42,7 +41,7 @@ export class WriteFailure extends Error {
 
 export interface WriterDeps {
   pool: ParserPool;
-  storage: StorageClient;
+  storage: Store;
   maxPropertyBytes: number;
 }
 
@@ -389,7 +388,7 @@ export class Writer extends EventEmitter {
  * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
  * `end` is the version's length after the body's properties (before any seal).
  */
-function sendWhole(storage: StorageClient, writer: number, target: WriteTarget, out: ParseOutput): Promise<DoneReply> {
+function sendWhole(storage: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
   const { itemId, version, expectedOffset, seal } = target;
   const some = out.props.count > 0;
   return storage.write({

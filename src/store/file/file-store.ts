@@ -1,6 +1,10 @@
 import { Worker } from "node:worker_threads";
 import { EngineError, fromWire } from "../../core/errors.js";
+import { versionKey } from "../../core/names.js";
+import { dataPath } from "../../format/meta-file.js";
 import { transferables } from "../../parse/property-parser.js";
+import type { AppendArgs, BeginArgs, RecoveryReport, Store, StoredVersion, StoreStats, WriteArgs } from "../types.js";
+import { FileVersion } from "./file-version.js";
 import { eachReply } from "./packed-replies.js";
 import { isPackable, packBatch } from "./packed-writes.js";
 import type {
@@ -13,15 +17,17 @@ import type {
   StorageWorkerData,
   ToStorage,
 } from "./protocol.js";
+import { createLengthTable } from "./shared-layout.js";
 
 /** A message that expects a reply; its `id` is assigned when it is sent. */
 type Request = Extract<ToStorage, { id: number }>;
 
 /**
- * The main thread's handle on the storage worker: turns messages into promises. Every
- * pending promise is settled exactly once: by its reply, or by the worker's death.
+ * The file engine's Store, on the main thread: its handle on the storage worker, turning
+ * messages into promises. Every pending promise is settled exactly once: by its reply,
+ * or by the worker's death.
  */
-export class StorageClient {
+export class FileStore implements Store {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private nextWriter = 1;
@@ -38,26 +44,49 @@ export class StorageClient {
   /** A batch is with the worker and it has not said `idle` since. */
   private busy = false;
   /** Settles once start-up repair is done (or the worker died trying). */
-  readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
+  private readonly ready = new Promise<ReadyMessage>((resolve, reject) => {
     this.onReady = { resolve, reject };
   });
 
-  private constructor(private readonly worker: Worker) {
+  private recovered: RecoveryReport = { versions: 0, repaired: 0, damaged: [], ms: 0 };
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly dataDir: string,
+    private readonly lengths: BigInt64Array,
+  ) {
     worker.on("message", (msg: FromStorage) => this.onMessage(msg));
     worker.on("error", (err) => this.die(err));
     worker.on("exit", (code) => this.die(new Error(`storage worker exited with code ${code}`)));
   }
 
-  static start(data: StorageWorkerData): StorageClient {
+  /** Starts the storage worker; resolves once its start-up repair is done. */
+  static async start(options: Omit<StorageWorkerData, "lengths">): Promise<FileStore> {
+    const lengths = createLengthTable();
     const worker = new Worker(new URL("./storage-worker.js", import.meta.url), {
-      workerData: data,
+      workerData: { ...options, lengths } satisfies StorageWorkerData,
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
-    return new StorageClient(worker);
+    const store = new FileStore(worker, options.dataDir, lengths);
+    const ready = await store.ready.catch(async (err: Error) => {
+      await store.close();
+      throw err;
+    });
+    const { versions, repaired, damaged, ms } = ready;
+    store.recovered = { versions, repaired, damaged, ms };
+    for (const line of damaged) console.error(`stream-db: ${line}`);
+    return store;
   }
 
-  open(req: Omit<Extract<ToStorage, { type: "open" }>, "id" | "type">): Promise<OpenReply> {
-    return this.request({ type: "open", id: 0, ...req }) as Promise<OpenReply>;
+  get recovery(): RecoveryReport {
+    return this.recovered;
+  }
+
+  async open(itemId: string, version: number): Promise<StoredVersion | null> {
+    const reply = (await this.request({ type: "open", id: 0, itemId, version })) as OpenReply;
+    if (reply.slot < 0) return null;
+    const path = dataPath(this.dataDir, versionKey(itemId, version));
+    return FileVersion.lend(this.lengths, reply.slot, path, () => this.release(reply.slot));
   }
 
   /** Names a new writer: begin, append, finish/drop of one request (see BeginRequest). */
@@ -65,16 +94,16 @@ export class StorageClient {
     return this.nextWriter++;
   }
 
-  begin(req: Omit<Extract<ToStorage, { type: "begin" }>, "id" | "type">): Promise<DoneReply> {
+  begin(req: BeginArgs): Promise<DoneReply> {
     return this.request({ type: "begin", id: 0, ...req }) as Promise<DoneReply>;
   }
 
-  append(req: Omit<Extract<ToStorage, { type: "append" }>, "id" | "type">): Promise<DoneReply> {
+  append(req: AppendArgs): Promise<DoneReply> {
     const transfer = [req.bytes.buffer as ArrayBuffer, ...transferables(req.props)];
     return this.request({ type: "append", id: 0, ...req }, transfer) as Promise<DoneReply>;
   }
 
-  write(req: Omit<Extract<ToStorage, { type: "write" }>, "id" | "type">): Promise<DoneReply> {
+  write(req: WriteArgs): Promise<DoneReply> {
     // A small body is copied into its batch's packed message instead (flush).
     const transfer =
       req.bytes && req.props && !isPackable(req.bytes)
@@ -91,11 +120,12 @@ export class StorageClient {
     if (!this.dead) this.post({ type: "drop", writer });
   }
 
-  stats(): Promise<StatsReply> {
-    return this.request({ type: "stats", id: 0 }) as Promise<StatsReply>;
+  async stats(): Promise<StoreStats> {
+    const s = (await this.request({ type: "stats", id: 0 })) as StatsReply;
+    return { slots: s.slots, versions: s.versions, writeHandles: s.fds, writers: s.writers };
   }
 
-  release(slot: number): void {
+  private release(slot: number): void {
     if (!this.dead && slot >= 0) this.post({ type: "release", slot });
   }
 
