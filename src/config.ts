@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { type Faults, faultsFrom } from "./core/faults.js";
 import type { FsyncMode } from "./store/file/index.js";
 
 /**
@@ -23,6 +24,8 @@ export interface Config {
   maxReaders: number;
   maxReadersPerVersion: number;
   maxWriters: number;
+  /** Test hooks from the environment only (README, "Fault injection"). */
+  faults: Faults;
 }
 
 export class ConfigError extends Error {}
@@ -97,7 +100,7 @@ const SPECS = {
     fallback: "1024",
     help: "concurrent write requests; more is 503",
   },
-} satisfies Record<keyof Config, OptionSpec>;
+} satisfies Record<Exclude<keyof Config, "faults">, OptionSpec>;
 
 export const USAGE = [
   "Usage: node dist/server.js [options]",
@@ -183,6 +186,7 @@ export function parseConfig(
     maxReaders: int(SPECS.maxReaders, 1, 1_000_000),
     maxReadersPerVersion: int(SPECS.maxReadersPerVersion, 1, 1_000_000),
     maxWriters: int(SPECS.maxWriters, 1, 1_000_000),
+    faults: faultsFrom(env),
   };
   return { config: Object.freeze(config), help, version };
 }

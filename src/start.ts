@@ -15,9 +15,10 @@ export interface RunningServer {
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const engine = await Engine.open({
-    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync }),
+    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults }),
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
+    faults: config.faults,
   });
   const ctx: ServerContext = { engine, config, activeWrites: new Set(), readers: { total: 0, byVersion: new Map() } };
   const server = createApp(ctx);

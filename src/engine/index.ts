@@ -1,4 +1,5 @@
 import { EngineError } from "../core/errors.js";
+import type { Faults } from "../core/faults.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
@@ -21,6 +22,8 @@ export interface EngineOptions {
   /** Parser pool size; undefined lets piscina choose from the CPU count. */
   parserThreads?: number;
   maxPropertyBytes: number;
+  /** Test hooks (README, "Fault injection"). */
+  faults?: Faults;
 }
 
 export interface WriteOptions {
@@ -100,7 +103,7 @@ export class Engine {
       options.backend.close();
       throw err;
     });
-    const engine = new Engine(options, storage, new ParserPool(options.parserThreads));
+    const engine = new Engine(options, storage, new ParserPool(options.parserThreads, options.faults?.parserCrash));
     engine.watchStorage();
     return engine;
   }

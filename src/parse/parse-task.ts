@@ -1,9 +1,10 @@
+import { workerData } from "node:worker_threads";
 import { move, transferableSymbol, valueSymbol } from "piscina";
 import { releaseBuffers } from "../core/release.js";
 import { outputTransferables, type ParseInput, type ParseOutput, parseSlice } from "./property-parser.js";
 
 /** Test hook (README, "Fault injection"): a body containing this string kills the thread. */
-const crashMarker = process.env.STREAM_DB_FAULT_PARSER_CRASH;
+const crashMarker = (workerData as { parserCrash?: string } | null)?.parserCrash;
 
 /**
  * The piscina task handler: one call parses a batch of slices, each of one request body. The canonical

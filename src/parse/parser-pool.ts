@@ -28,9 +28,11 @@ export class ParserPool {
   private readonly queue: Queued[] = [];
   private running = 0;
 
-  constructor(threads: number | undefined) {
+  /** `parserCrash`: the test hook of README "Fault injection". */
+  constructor(threads: number | undefined, parserCrash?: string) {
     this.pool = new Piscina({
       filename: new URL("./parse-task.js", import.meta.url).href,
+      workerData: { parserCrash },
       ...(threads === undefined ? {} : { minThreads: threads, maxThreads: threads }),
       idleTimeout: 60_000,
       atomics: "disabled",

@@ -1,3 +1,4 @@
+import { type Faults, NO_FAULTS } from "../../core/faults.js";
 import type { Backend } from "../types.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { FileStore } from "./file-store.js";
@@ -15,6 +16,8 @@ export interface FileBackendOptions {
   fsync: FsyncMode;
   /** How long a dirty .meta file may lag its data file. */
   metaIntervalMs?: number;
+  /** Test hooks (README, "Fault injection"). */
+  faults?: Faults;
 }
 
 /**
@@ -30,6 +33,7 @@ export function fileBackend(options: FileBackendOptions): Backend {
         dataDir: options.dataDir,
         fsync: options.fsync,
         metaIntervalMs: options.metaIntervalMs ?? 100,
+        faults: options.faults ?? NO_FAULTS,
       }),
     close: () => lock.release(),
   };

@@ -1,4 +1,5 @@
 import type { WireError } from "../../core/errors.js";
+import type { Faults } from "../../core/faults.js";
 import type { SliceProps } from "../../parse/property-parser.js";
 
 /**
@@ -15,6 +16,7 @@ export interface StorageWorkerData {
   lengths: BigInt64Array;
   /** How long a dirty .meta may lag its data file. */
   metaIntervalMs: number;
+  faults: Faults;
 }
 
 /** A reader takes a slot for a version, existing or not. */
