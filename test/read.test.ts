@@ -163,6 +163,14 @@ describe("GET /read-item-stream", () => {
       expect(a.status).toBe(416);
       expect(a.headers["content-range"]).toBe(`bytes */${n}`);
     }
+    // Positions of any length: an end past 2^53 is past the end; so is such a start.
+    const huge = "9".repeat(17);
+    expect((await get(r(item), { range: `bytes=0-${huge}` })).text).toBe(all);
+    expect((await get(r(item), { range: `bytes=${huge}-` })).status).toBe(416);
+    expect((await get(r(item), { range: "BYTES=0-3" })).text).toBe(all.slice(0, 4));
+    // A Range that starts at the end of a sealed version has nothing to send; ?offset there reads nothing.
+    expect((await get(r(item), { range: `bytes=${n}-` })).status).toBe(416);
+    expect((await get(r(item, 1, `?offset=${n}`))).text).toBe("");
     // Several ranges, a reversed one, another unit: the whole stream, 200.
     for (const range of ["bytes=0-1,5-6", "bytes=9-3", "items=0-1"]) {
       const a = await get(r(item), { range });

@@ -46,6 +46,11 @@ export interface ReadOptions {
   last?: number;
   /** The last `suffix` bytes committed now (Range: bytes=-N); `offset` is ignored. */
   suffix?: number;
+  /**
+   * The read comes from a Range header: a fixed read that would start at its end is not
+   * satisfiable (RFC 9110), where ?offset there simply reads nothing.
+   */
+  range?: boolean;
   /** false: send what is committed now and end. */
   follow: boolean;
   /** false: fail with version_not_found instead of waiting for the version to exist. */
@@ -96,6 +101,8 @@ export class Engine {
   /** Requests in writeBody's short path: they have no Writer to count. */
   private readonly smallWrites = { count: 0, bytes: 0 };
   private restarting: Promise<void> | null = null;
+  /** Ends the wait before a restart at once (close). */
+  private skipRestartDelay: (() => void) | null = null;
 
   /** Opens the backend's store (after its recovery); on failure the backend is closed. */
   static async open(options: EngineOptions): Promise<Engine> {
@@ -121,8 +128,23 @@ export class Engine {
       for (const feed of this.feeds.values()) feed.fail(new EngineError("internal_error", "storage restarted"));
       this.feeds.clear();
       const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
-      this.restarting = new Promise<void>((resolve) => setTimeout(resolve, delay)).then(async () => {
-        this.storage = await this.options.backend.open();
+      const waited = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.skipRestartDelay = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.restarting = waited.then(async () => {
+        // A shutdown meanwhile: no new store may start, least of all after close() let
+        // the backend go (the file engine's data-directory lock).
+        if (this.closing) return;
+        const next = await this.options.backend.open();
+        if (this.closing) {
+          await next.close();
+          return;
+        }
+        this.storage = next;
         this.restarting = null;
         this.watchStorage();
       });
@@ -328,6 +350,8 @@ export class Engine {
     if (this.closing) return;
     this.closing = true;
     for (const feed of this.feeds.values()) feed.endAll();
+    this.skipRestartDelay?.();
+    await this.restarting?.catch(() => undefined);
     await this.pool.close();
     await this.storage.close();
     this.options.backend.close();
@@ -345,15 +369,15 @@ function follows(opts: ReadOptions): boolean {
 
 /**
  * [start, limit) of a fixed read of `length` committed bytes, or range_not_satisfiable.
- * A bounded range past the end is cut to it (RFC 9110 14.1.2); one starting at or past
- * the end, or an empty suffix, has nothing to send. An unbounded read may start at the
- * end exactly: it sends nothing, as a live reader there would until the next write.
+ * A bounded range past the end is cut to it (RFC 9110 14.1.2); a Range starting at or
+ * past the end, or an empty suffix, has nothing to send. ?offset may start at the end
+ * exactly: it sends nothing, as a live reader there would until the next write.
  */
 function fixedRange(length: number, opts: ReadOptions): { start: number; limit: number } {
-  const bounded = opts.last !== undefined || opts.suffix !== undefined;
+  const strict = opts.range === true || opts.last !== undefined || opts.suffix !== undefined;
   const start = opts.suffix !== undefined ? Math.max(0, length - opts.suffix) : opts.offset;
   const limit = opts.last !== undefined ? Math.min(length, opts.last + 1) : length;
-  if (start > length || (bounded && start >= limit)) {
+  if (start > length || (strict && start >= limit)) {
     const asked = opts.suffix !== undefined ? `the last ${opts.suffix} bytes` : `offset ${start}`;
     throw new EngineError("range_not_satisfiable", `${asked}: the version has ${length} bytes`, { offset: length });
   }

@@ -27,13 +27,18 @@ export type ByteRange = { first: number; last?: number } | { suffix: number };
 
 export function byteRange(header: string | undefined): ByteRange | undefined {
   if (!header) return undefined;
-  const m = /^\s*bytes\s*=\s*([0-9]{0,16})\s*-\s*([0-9]{0,16})\s*$/.exec(header);
+  const m = /^\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*$/i.exec(header);
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") return { suffix: offsetValue("Range", m[2]) };
-  const first = offsetValue("Range", m[1]);
+  if (m[1] === "") return { suffix: position(m[2]) };
+  const first = position(m[1]);
   if (m[2] === "") return { first };
-  const last = offsetValue("Range", m[2]);
+  const last = position(m[2]);
   return last < first ? undefined : { first, last };
+}
+
+/** A Range position of any length: past 2^53 - 1 it is past any end, and taken as that. */
+function position(digits: string): number {
+  return digits.length > 16 ? Number.MAX_SAFE_INTEGER : Math.min(Number(digits), Number.MAX_SAFE_INTEGER);
 }
 
 const XML_TYPES = new Set(["application/xml", "text/xml"]);

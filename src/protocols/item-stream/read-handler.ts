@@ -41,6 +41,7 @@ export async function handleRead(
     offset,
     last,
     suffix,
+    range: range !== undefined,
     follow,
     wait,
     signal,

@@ -1,4 +1,5 @@
 import {
+  accessSync,
   closeSync,
   constants,
   existsSync,
@@ -62,6 +63,14 @@ export function lockDataDir(dataDir: string): DataDirLock {
   try {
     ftruncateSync(fd, 0);
     writeSync(fd, note, 0);
+  } catch (err) {
+    unlock(fd);
+    closeSync(fd);
+    throw new StartupError(`data directory ${dataDir} is not writable (${describe(err)})`);
+  }
+  try {
+    // The lock file may be there from an earlier run: it proves nothing about writing now.
+    accessSync(dataDir, constants.W_OK);
   } catch (err) {
     unlock(fd);
     closeSync(fd);
