@@ -1,26 +1,49 @@
 /**
- * Every failure the engine reports is a DbError with a stable `code`. The codes are part
- * of the public API (README "Error codes"); the HTTP status for each is chosen in one
- * place, src/server/error-status.ts, never from message text.
+ * Every failure stream-db reports is a DbError with a stable `code`, built here by one
+ * factory per condition with its one message. The codes are part of the public API
+ * (README, "Errors"); the HTTP status of each is chosen in one place, src/http/
+ * error-status.ts, never from message text, and test/unit/error-codes.test.ts pins the
+ * table against the README's.
  */
 
-export type EngineErrorCode =
+export type ErrorCode =
+  // a request's names and parameters
   | "invalid_item_id"
   | "invalid_version"
+  | "invalid_parameter"
+  | "bad_request"
+  | "route_not_found"
+  | "method_not_allowed"
+  | "unsupported_media_type"
+  | "header_too_large"
+  | "request_timeout"
+  // a write body
   | "invalid_xml"
   | "unsupported_xml"
   | "invalid_property"
   | "invalid_value"
   | "property_too_large"
+  // versions
   | "version_sealed"
   | "version_superseded"
   | "offset_mismatch"
   | "version_not_found"
   | "version_damaged"
   | "range_not_satisfiable"
+  // the server
   | "write_failed"
   | "shutting_down"
+  | "too_many_readers"
+  | "too_many_writers"
   | "internal_error";
+
+/** What the parser refuses a body with. */
+export type ParseErrorCode =
+  | "invalid_xml"
+  | "unsupported_xml"
+  | "invalid_property"
+  | "invalid_value"
+  | "property_too_large";
 
 export interface ErrorDetails {
   line?: number;
@@ -30,36 +53,110 @@ export interface ErrorDetails {
 }
 
 export class DbError extends Error {
-  readonly code: string;
-  readonly details: ErrorDetails;
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
     super(message);
     this.name = "DbError";
-    this.code = code;
-    this.details = details;
   }
 }
 
-export class EngineError extends DbError {
-  declare readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string, details: ErrorDetails = {}) {
-    super(code, message, details);
-  }
+/** How much of a refused value a message quotes: enough to recognise it. */
+const QUOTED_CHARS = 64;
+
+function quoted(value: string): string {
+  return JSON.stringify(value.length > QUOTED_CHARS ? `${value.slice(0, QUOTED_CHARS)}…` : value);
 }
 
-/** Plain shape that crosses thread boundaries; rebuilt into an EngineError on arrival. */
+function reason(err: unknown): string {
+  return (err as Error)?.message ?? String(err);
+}
+
+export const errors = {
+  invalidItemId: () =>
+    new DbError(
+      "invalid_item_id",
+      "item_id must be 1 to 200 characters of A-Z a-z 0-9 . _ - and must not start with '.'",
+    ),
+  invalidVersion: () =>
+    new DbError(
+      "invalid_version",
+      "version must be a decimal integer from 1 to 9007199254740991 without leading zeros",
+    ),
+  invalidBoolean: (name: string, raw: string) =>
+    new DbError("invalid_parameter", `?${name} must be true or false (or 1 or 0), got ${quoted(raw)}`),
+  invalidOffset: (what: string, raw: string) =>
+    new DbError("invalid_parameter", `${what} must be a byte offset (a non-negative integer), got ${quoted(raw)}`),
+  routeNotFound: (path: string) =>
+    new DbError("route_not_found", `no such resource: ${path.slice(0, 200)}; see the README for the API`),
+  methodNotAllowed: (method: string | undefined, allowed: string[]) =>
+    new DbError("method_not_allowed", `${method} is not allowed here; use ${allowed.join(" or ")}`),
+  unsupportedMediaType: (header: string | undefined) =>
+    new DbError(
+      "unsupported_media_type",
+      `Content-Type must be application/xml or text/xml, got ${quoted(header ?? "")}`,
+    ),
+  unsupportedCharset: (charset: string) =>
+    new DbError("unsupported_media_type", `only charset=utf-8 is supported, got ${quoted(charset)}`),
+  bodySilent: (ms: number) =>
+    new DbError("request_timeout", `the body sent nothing for ${ms} ms (--body-idle-timeout)`),
+
+  /** The parser's refusals: the message says which construct, `where` where it is. */
+  parse: (code: ParseErrorCode, message: string, where: ErrorDetails = {}) => new DbError(code, message, where),
+  invalidValue: (type: string, name: string, value: string, why: string) =>
+    new DbError("invalid_value", `property "${name}": invalid ${type} value ${quoted(value)}: ${why}`),
+  propertyTooLarge: (limit: number) =>
+    new DbError("property_too_large", `a property is larger than ${limit} bytes (--max-property-bytes)`),
+
+  versionSealed: (itemId: string, version: number, offset: number) =>
+    new DbError("version_sealed", `version ${version} of item ${itemId} is sealed`, { offset }),
+  versionSuperseded: (itemId: string, version: number, offset?: number) =>
+    new DbError(
+      "version_superseded",
+      `a newer version of item ${itemId} exists; version ${version} takes no writes`,
+      offset === undefined ? {} : { offset },
+    ),
+  offsetMismatch: (expected: number, current: number) =>
+    new DbError("offset_mismatch", `X-Expected-Offset is ${expected} but the version's length is ${current}`, {
+      offset: current,
+    }),
+  versionNotFound: (itemId: string, version: number) =>
+    new DbError("version_not_found", `version ${version} of item ${itemId} does not exist`),
+  /** A version waited for that can no longer be created. */
+  versionGone: () =>
+    new DbError("version_not_found", "that version does not exist and cannot be created: a newer version exists"),
+  versionDamaged: (reason: string) => new DbError("version_damaged", reason),
+  rangeNotSatisfiable: (asked: string, length: number) =>
+    new DbError("range_not_satisfiable", `${asked}: the version has ${length} bytes`, { offset: length }),
+
+  writeFailed: (cause: unknown) => new DbError("write_failed", `the append failed: ${reason(cause)}`),
+  shuttingDown: () => new DbError("shutting_down", "the server is shutting down"),
+  tooManyReaders: (limit: number, flag: "--max-readers" | "--max-readers-per-version") =>
+    new DbError(
+      "too_many_readers",
+      `${limit} reads ${flag === "--max-readers" ? "are" : "of this version are"} open (${flag}); retry shortly`,
+    ),
+  tooManyWriters: (limit: number) =>
+    new DbError("too_many_writers", `${limit} write requests are open (--max-writers); retry shortly`),
+  /** A bug, or a thread that died: the log has the request id. */
+  internal: (message: string) => new DbError("internal_error", message),
+};
+
+/** Plain shape that crosses thread boundaries; rebuilt into a DbError on arrival. */
 export interface WireError {
-  code: EngineErrorCode;
+  code: ErrorCode;
   message: string;
   details?: ErrorDetails;
 }
 
-export function toWire(err: EngineError): WireError {
+export function toWire(err: DbError): WireError {
   return { code: err.code, message: err.message, details: err.details };
 }
 
-export function fromWire(w: WireError): EngineError {
-  return new EngineError(w.code, w.message, w.details ?? {});
+export function fromWire(w: WireError): DbError {
+  return new DbError(w.code, w.message, w.details ?? {});
 }
 
 /**

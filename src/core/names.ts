@@ -1,4 +1,4 @@
-import { EngineError } from "./errors.js";
+import { errors } from "./errors.js";
 
 /**
  * Item ids and versions become file names, so they are checked here, inside the engine,
@@ -16,10 +16,7 @@ export interface VersionName {
 
 export function parseItemId(raw: string): string {
   if (!ITEM_ID.test(raw)) {
-    throw new EngineError(
-      "invalid_item_id",
-      "item_id must be 1 to 200 characters of A-Z a-z 0-9 . _ - and must not start with '.'",
-    );
+    throw errors.invalidItemId();
   }
   return raw;
 }
@@ -27,10 +24,7 @@ export function parseItemId(raw: string): string {
 export function parseVersion(raw: string): number {
   const n = VERSION.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(n)) {
-    throw new EngineError(
-      "invalid_version",
-      "version must be a decimal integer from 1 to 9007199254740991 without leading zeros",
-    );
+    throw errors.invalidVersion();
   }
   return n;
 }

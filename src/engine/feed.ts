@@ -1,4 +1,4 @@
-import { EngineError, ReaderGone } from "../core/errors.js";
+import { errors, ReaderGone } from "../core/errors.js";
 import type { StoredVersion, VersionState } from "../store/types.js";
 import type { ReaderSource, ReaderStream } from "./reader.js";
 
@@ -68,7 +68,7 @@ export class Feed implements ReaderSource {
   whenExists(signal?: AbortSignal): Promise<VersionState> {
     const now = this.version.state();
     if (now.kind === "open" || now.kind === "sealed") return Promise.resolve(now);
-    if (now.kind === "gone") return Promise.reject(notFound());
+    if (now.kind === "gone") return Promise.reject(errors.versionGone());
     if (signal?.aborted) {
       // The reader left while its open was in flight: an abort listener added now would
       // never fire, and the feed would wait for it forever.
@@ -142,7 +142,7 @@ export class Feed implements ReaderSource {
 
   /** Ends every reader at the last committed property boundary (shutdown). */
   endAll(): void {
-    for (const w of this.existWaiters) w.reject(new EngineError("shutting_down", "the server is shutting down"));
+    for (const w of this.existWaiters) w.reject(errors.shuttingDown());
     this.existWaiters.clear();
     // The committed length is always a property boundary; `handed` may not be (it moves
     // in chunks of up to 1 MiB), so readers run on to the committed end, then stop.
@@ -178,7 +178,7 @@ export class Feed implements ReaderSource {
   private async apply(s: VersionState): Promise<void> {
     if (s.kind === "absent") return;
     if (s.kind === "gone") {
-      for (const w of this.existWaiters) w.reject(notFound());
+      for (const w of this.existWaiters) w.reject(errors.versionGone());
       this.existWaiters.clear();
       this.closeIfIdle();
       return;
@@ -211,11 +211,4 @@ export class Feed implements ReaderSource {
     this.version.close();
     this.onIdle(this);
   }
-}
-
-function notFound(): EngineError {
-  return new EngineError(
-    "version_not_found",
-    "that version does not exist and cannot be created: a newer version exists",
-  );
 }

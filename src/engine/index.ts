@@ -1,4 +1,4 @@
-import { EngineError } from "../core/errors.js";
+import { errors } from "../core/errors.js";
 import type { Faults } from "../core/faults.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
@@ -12,7 +12,7 @@ import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./wr
  * Everything about threads, files and shared memory stays behind it.
  */
 
-export { DbError, EngineError, type EngineErrorCode, ReaderGone, StartupError } from "../core/errors.js";
+export { DbError, type ErrorCode, errors, ReaderGone, StartupError } from "../core/errors.js";
 export { parseItemId, parseVersion } from "../core/names.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
 
@@ -125,7 +125,7 @@ export class Engine {
     current.died.then((err) => {
       if (this.closing || this.storage !== current) return;
       console.error(`stream-db: the storage worker died (${err.message}); starting a new one`);
-      for (const feed of this.feeds.values()) feed.fail(new EngineError("internal_error", "storage restarted"));
+      for (const feed of this.feeds.values()) feed.fail(errors.internal("storage restarted"));
       this.feeds.clear();
       const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
       const waited = new Promise<void>((resolve) => {
@@ -234,20 +234,20 @@ export class Engine {
     await this.assertOpen();
     parseItemId(itemId);
     const handle = await this.storage.open(itemId, checkVersion(version));
-    if (!handle) throw notFound(itemId, version);
+    if (!handle) throw errors.versionNotFound(itemId, version);
     const release = once(() => handle.close());
     try {
       // Shutdown may have begun while the open was in flight: a feed made now would be
       // one that shutdown never ended.
-      if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
+      if (this.closing) throw errors.shuttingDown();
       const { opened } = handle;
-      if (opened.kind === "absent" && !opts.wait) throw notFound(itemId, version);
+      if (opened.kind === "absent" && !opts.wait) throw errors.versionNotFound(itemId, version);
       if (opened.kind === "sealed") return await this.snapshot(handle, opened.length, true, opts, release);
       const feed = this.feedFor(versionKey(itemId, version), handle);
       feed.hold();
       try {
         const state = await feed.whenExists(opts.signal);
-        if (state.kind !== "open" && state.kind !== "sealed") throw notFound(itemId, version);
+        if (state.kind !== "open" && state.kind !== "sealed") throw errors.versionNotFound(itemId, version);
         const sealed = state.kind === "sealed";
         // A fixed range reads on its own handle; the feed was only needed to wait.
         if (sealed || !follows(opts)) return await this.snapshot(handle, state.length, sealed, opts, release);
@@ -358,7 +358,7 @@ export class Engine {
   }
 
   private async assertOpen(): Promise<void> {
-    if (this.closing) throw new EngineError("shutting_down", "the server is shutting down");
+    if (this.closing) throw errors.shuttingDown();
     if (this.restarting) await this.restarting;
   }
 }
@@ -379,7 +379,7 @@ function fixedRange(length: number, opts: ReadOptions): { start: number; limit: 
   const limit = opts.last !== undefined ? Math.min(length, opts.last + 1) : length;
   if (start > length || (strict && start >= limit)) {
     const asked = opts.suffix !== undefined ? `the last ${opts.suffix} bytes` : `offset ${start}`;
-    throw new EngineError("range_not_satisfiable", `${asked}: the version has ${length} bytes`, { offset: length });
+    throw errors.rangeNotSatisfiable(asked, length);
   }
   return { start, limit };
 }
@@ -399,10 +399,6 @@ function fixedSource(handle: StoredVersion, limit: number): ReaderSource {
 function checkVersion(version: number): number {
   if (!Number.isSafeInteger(version) || version < 1) parseVersion(String(version));
   return version;
-}
-
-function notFound(itemId: string, version: number): EngineError {
-  return new EngineError("version_not_found", `version ${version} of item ${itemId} does not exist`);
 }
 
 function once(fn: () => void): () => void {

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { type DbError, EngineError } from "../core/errors.js";
+import { type DbError, errors, fromWire } from "../core/errors.js";
 import type { ParserPool } from "../parse/parser-pool.js";
 import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "../parse/property-parser.js";
 import type { Committed, Store } from "../store/types.js";
@@ -111,7 +111,7 @@ export class Writer extends EventEmitter {
     this.begun = true;
     const { itemId, version, expectedOffset } = this.target;
     this.track(
-      this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: EngineError) => {
+      this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: DbError) => {
         // A refusal means nothing of the request was written; it is the answer, whatever
         // else went wrong meanwhile (a bad body, say).
         this.error = err;
@@ -224,7 +224,7 @@ export class Writer extends EventEmitter {
       .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes, inPlace: true })
       .then(
         (out) => this.onParsed(bytes, out, final),
-        (err: Error) => this.fail(new EngineError("internal_error", `parser failed: ${err.message}`)),
+        (err: Error) => this.fail(errors.internal(`parser failed: ${err.message}`)),
       )
       .finally(() => {
         this.parsing = false;
@@ -251,7 +251,7 @@ export class Writer extends EventEmitter {
     this.remainder = out.rest ?? bytes.subarray(out.consumed);
     if (out.error) {
       const e = out.error;
-      this.fail(new EngineError(e.code, e.message, e.details ?? {}));
+      this.fail(fromWire(e));
       return;
     }
     if (final) this.finalParsed = true;
@@ -266,7 +266,7 @@ export class Writer extends EventEmitter {
   private checkRemainder(): void {
     const limit = this.deps.maxPropertyBytes;
     if (this.remainder.length + this.pendingBytes > limit + (limit >> 3) + RAW_ALLOWANCE) {
-      this.fail(new EngineError("property_too_large", `a property is larger than ${limit} bytes`));
+      this.fail(errors.propertyTooLarge(limit));
       this.maybeSettle();
     }
   }
@@ -328,7 +328,7 @@ export class Writer extends EventEmitter {
   private track(request: Promise<unknown>, after?: () => void): void {
     this.inFlight++;
     request
-      .catch((err: EngineError) => this.fail(err))
+      .catch((err: DbError) => this.fail(err))
       .finally(() => {
         this.inFlight--;
         after?.();
@@ -379,7 +379,7 @@ export class Writer extends EventEmitter {
       return;
     }
     if (this.begun && this.finishEnd === undefined) this.deps.storage.drop(this.id);
-    const error = this.error ?? new EngineError("internal_error", "the client disconnected");
+    const error = this.error ?? errors.internal("the client disconnected");
     this.settle.reject(new WriteFailure(error, this.committed));
   }
 }

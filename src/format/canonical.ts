@@ -1,4 +1,4 @@
-import { EngineError } from "../core/errors.js";
+import { errors } from "../core/errors.js";
 
 /**
  * Typed values and their canonical on-disk form. One property is one line:
@@ -45,13 +45,7 @@ function trimXml(s: string): string {
   return s.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
 }
 
-/** How much of a refused value its message quotes: enough to recognise it. */
-const QUOTED_CHARS = 64;
-
-function invalid(type: PropertyType, name: string, value: string, why: string): EngineError {
-  const shown = value.length > QUOTED_CHARS ? `${value.slice(0, QUOTED_CHARS)}…` : value;
-  return new EngineError("invalid_value", `property "${name}": invalid ${type} value ${JSON.stringify(shown)}: ${why}`);
-}
+const invalid = errors.invalidValue;
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) {

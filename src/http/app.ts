@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
-import { parseItemId, parseVersion, ReaderGone } from "../engine/index.js";
+import { errors, parseItemId, parseVersion, ReaderGone } from "../engine/index.js";
 import { handleRead } from "../protocols/item-stream/read-handler.js";
 import { handleWrite } from "../protocols/item-stream/write-handler.js";
 import type { RouteParams, ServerContext } from "./context.js";
 import { errorResponseBytes, sendError } from "./error-status.js";
-import { HttpError } from "./errors.js";
 
 /**
  * Routing: two resources, each `/{verb}-item-stream/{item_id}/{version}`. Names are
@@ -44,16 +43,12 @@ function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, re
   const pathname = q < 0 ? target : target.slice(0, q);
   const query = q < 0 ? NO_QUERY : new URLSearchParams(target.slice(q + 1));
   const m = ROUTE.exec(pathname);
-  if (!m)
-    throw new HttpError("route_not_found", `no such resource: ${pathname.slice(0, 200)}; see the README for the API`);
+  if (!m) throw errors.routeNotFound(pathname);
   const handlers = METHODS[m[1]];
   const handler = handlers[req.method ?? ""];
   if (!handler) {
     res.setHeader("Allow", Object.keys(handlers).join(", "));
-    throw new HttpError(
-      "method_not_allowed",
-      `${req.method} is not allowed here; use ${Object.keys(handlers).join(" or ")}`,
-    );
+    throw errors.methodNotAllowed(req.method, Object.keys(handlers));
   }
   const itemId = parseItemId(decodeSegment(m[2]));
   const version = parseVersion(decodeSegment(m[3]));

@@ -1,13 +1,12 @@
 import type { ServerResponse } from "node:http";
-import { DbError, type EngineErrorCode } from "../engine/index.js";
-import type { HttpErrorCode } from "./errors.js";
+import { DbError, type ErrorCode } from "../engine/index.js";
 
 /**
  * The one place an error becomes an HTTP status. Keyed by every code there is, so adding
  * a code without choosing its status does not compile. The README's table of codes is
  * pinned against this map by test/error-codes.test.ts.
  */
-export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>> = Object.freeze({
+export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   invalid_item_id: 400,
   invalid_version: 400,
   invalid_parameter: 400,
@@ -36,7 +35,7 @@ export const STATUS_OF: Readonly<Record<EngineErrorCode | HttpErrorCode, number>
 });
 
 export function statusOf(err: unknown): number {
-  return err instanceof DbError ? (STATUS_OF[err.code as keyof typeof STATUS_OF] ?? 500) : 500;
+  return err instanceof DbError ? STATUS_OF[err.code] : 500;
 }
 
 /** Writes `{"error": {...}, ...extra}`; unknown errors become internal_error. */

@@ -1,4 +1,4 @@
-import { HttpError } from "./errors.js";
+import { errors } from "../core/errors.js";
 
 /** Query and header values shared by the handlers, each checked once. */
 
@@ -7,13 +7,12 @@ export function booleanParam(query: URLSearchParams, name: string, fallback: boo
   if (raw === null) return fallback;
   if (raw === "true" || raw === "1") return true;
   if (raw === "false" || raw === "0") return false;
-  throw new HttpError("invalid_parameter", `?${name} must be true or false (or 1 or 0), got "${raw.slice(0, 64)}"`);
+  throw errors.invalidBoolean(name, raw);
 }
 
 export function offsetValue(what: string, raw: string): number {
   const n = /^[0-9]{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n))
-    throw new HttpError("invalid_parameter", `${what} must be a byte offset (a non-negative integer), got "${raw}"`);
+  if (!Number.isSafeInteger(n)) throw errors.invalidOffset(what, raw);
   return n;
 }
 
@@ -48,16 +47,13 @@ export function checkXmlContentType(header: string | undefined): void {
   if (header === "application/xml" || header === "text/xml") return; // the usual case, checked per request
   const [essence, ...params] = (header ?? "").split(";");
   if (!XML_TYPES.has(essence.trim().toLowerCase())) {
-    throw new HttpError(
-      "unsupported_media_type",
-      `Content-Type must be application/xml or text/xml, got "${header ?? ""}"`,
-    );
+    throw errors.unsupportedMediaType(header);
   }
   for (const param of params) {
     const [name, value = ""] = param.split("=");
     const charset = value.trim().replace(/^"|"$/g, "").toLowerCase();
     if (name.trim().toLowerCase() === "charset" && charset !== "utf-8" && charset !== "utf8") {
-      throw new HttpError("unsupported_media_type", `only charset=utf-8 is supported, got "${value.trim()}"`);
+      throw errors.unsupportedCharset(value.trim());
     }
   }
 }

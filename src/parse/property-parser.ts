@@ -1,5 +1,5 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
-import { EngineError, toWire, type WireError } from "../core/errors.js";
+import { type DbError, errors, type ParseErrorCode, toWire, type WireError } from "../core/errors.js";
 import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/canonical.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
@@ -118,7 +118,7 @@ const encoder = new TextEncoder();
 
 /** Thrown from saxes handlers to stop the parse at the first invalid construct. */
 class Stop extends Error {
-  constructor(readonly error: EngineError) {
+  constructor(readonly error: DbError) {
     super(error.message);
   }
 }
@@ -235,7 +235,7 @@ class SliceParser {
   private parser!: FragmentParser;
   /** saxes positions count the synthetic "<item>" we feed when resuming inside one. */
   private base = 0;
-  private error: EngineError | undefined;
+  private error: DbError | undefined;
   /** True while feeding the synthetic <item> that re-enters a wrapper we are inside. */
   private resuming = false;
 
@@ -560,13 +560,13 @@ class SliceParser {
     return { line, column: column + 1 };
   }
 
-  private reject(code: EngineError["code"], message: string): never {
+  private reject(code: ParseErrorCode, message: string): never {
     const at = Math.min(Math.max(this.parser.position - this.base, 0), this.text.length);
     this.fail(code, message, at);
   }
 
-  private fail(code: EngineError["code"], message: string, at: number): never {
-    throw new Stop(new EngineError(code, message, this.locate(at)));
+  private fail(code: ParseErrorCode, message: string, at: number): never {
+    throw new Stop(errors.parse(code, message, this.locate(at)));
   }
 
   private output(): ParseOutput {

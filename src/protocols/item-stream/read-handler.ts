@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
+import { errors } from "../../engine/index.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
-import { HttpError } from "../../http/errors.js";
 import { booleanParam, byteRange, offsetValue } from "../../http/params.js";
 
 /**
@@ -147,13 +147,10 @@ function admitReader(ctx: ServerContext, key: string): () => void {
   const { readers, config } = ctx;
   const mine = readers.byVersion.get(key) ?? 0;
   if (readers.total >= config.maxReaders) {
-    throw new HttpError("too_many_readers", `${config.maxReaders} reads are open (--max-readers); retry shortly`);
+    throw errors.tooManyReaders(config.maxReaders, "--max-readers");
   }
   if (mine >= config.maxReadersPerVersion) {
-    throw new HttpError(
-      "too_many_readers",
-      `${config.maxReadersPerVersion} reads of this version are open (--max-readers-per-version); retry shortly`,
-    );
+    throw errors.tooManyReaders(config.maxReadersPerVersion, "--max-readers-per-version");
   }
   readers.total++;
   readers.byVersion.set(key, mine + 1);

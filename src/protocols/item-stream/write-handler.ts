@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
-  EngineError,
+  type DbError,
+  errors,
   SMALL_BODY_BYTES,
   WriteFailure,
   type WriteOptions,
@@ -8,7 +9,6 @@ import {
 } from "../../engine/index.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { sendError, sendJsonText } from "../../http/error-status.js";
-import { HttpError } from "../../http/errors.js";
 import { booleanParam, checkXmlContentType, offsetValue } from "../../http/params.js";
 
 /**
@@ -30,10 +30,7 @@ export async function handleWrite(
   const expectedOffset =
     expectedHeader === undefined ? undefined : offsetValue("X-Expected-Offset", String(expectedHeader));
   if (ctx.activeWrites.size >= ctx.config.maxWriters) {
-    throw new HttpError(
-      "too_many_writers",
-      `${ctx.config.maxWriters} write requests are open (--max-writers); retry shortly`,
-    );
+    throw errors.tooManyWriters(ctx.config.maxWriters);
   }
   const length = bodyLength(req);
   const opts: WriteOptions = { expectedOffset, seal, contentLength: length };
@@ -119,8 +116,7 @@ function firstChunk(
       req.off("close", onClose);
       resolve(result);
     };
-    const over = (error: EngineError | HttpError | null) =>
-      done({ kind: "over", outcome: error && new WriteFailure(error, 0) });
+    const over = (error: DbError | null) => done({ kind: "over", outcome: error && new WriteFailure(error, 0) });
     let whole: Buffer | null = null;
     const onData = (chunk: Buffer) => {
       // All of it: the request's 'end' follows at once (node:http has the whole message).
@@ -136,7 +132,7 @@ function firstChunk(
     const onClose = () => {
       if (!req.readableEnded) over(null);
     };
-    onStop(() => over(new EngineError("shutting_down", "the server is shutting down")));
+    onStop(() => over(errors.shuttingDown()));
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("close", onClose);
@@ -158,7 +154,7 @@ async function writeStreamed(
   onStop: (fn: () => void) => void,
 ): Promise<Outcome> {
   const writer = await ctx.engine.openWriter(p.itemId, p.version, opts);
-  onStop(() => writer.interrupt(new EngineError("shutting_down", "the server is shutting down")));
+  onStop(() => writer.interrupt(errors.shuttingDown()));
   const idle = idleTimer(ctx, () => writer.interrupt(silent(ctx)));
   const room = first === undefined || writer.push(first);
   req.on("data", (chunk: Buffer) => {
@@ -191,9 +187,9 @@ function idleTimer(ctx: ServerContext, onSilence: () => void): NodeJS.Timeout {
   return setTimeout(onSilence, ctx.config.bodyIdleTimeoutMs);
 }
 
-function silent(ctx: ServerContext): HttpError {
+function silent(ctx: ServerContext): DbError {
   const ms = ctx.config.bodyIdleTimeoutMs;
-  return new HttpError("request_timeout", `the body sent nothing for ${ms} ms (--body-idle-timeout)`);
+  return errors.bodySilent(ms);
 }
 
 /** The body's length when the request declares it (node:http has checked it is exact). */

@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { EngineError, fromWire } from "../../core/errors.js";
+import { errors, fromWire } from "../../core/errors.js";
 import { versionKey } from "../../core/names.js";
 import { dataPath } from "../../format/meta-file.js";
 import { transferables } from "../../parse/property-parser.js";
@@ -137,7 +137,7 @@ export class FileStore implements Store {
 
   private request(msg: Request, transfer: ArrayBuffer[] = []): Promise<Reply> {
     if (this.dead) {
-      return Promise.reject(new EngineError("internal_error", `storage is unavailable: ${this.dead.message}`));
+      return Promise.reject(errors.internal(`storage is unavailable: ${this.dead.message}`));
     }
     // The message is the caller's fresh object: numbered in place, not copied again.
     msg.id = this.nextId++;
@@ -177,9 +177,7 @@ export class FileStore implements Store {
       this.busy = false;
       for (const msg of batch) {
         if (!("id" in msg)) continue;
-        this.pending
-          .get(msg.id)
-          ?.reject(new EngineError("internal_error", `storage message failed: ${(err as Error).message}`));
+        this.pending.get(msg.id)?.reject(errors.internal(`storage message failed: ${(err as Error).message}`));
         this.pending.delete(msg.id);
       }
     }
@@ -214,7 +212,7 @@ export class FileStore implements Store {
     this.onReady.reject(err);
     if (!this.closing) this.onDied(err);
     for (const p of this.pending.values()) {
-      p.reject(new EngineError("internal_error", `storage failed: ${err.message}`));
+      p.reject(errors.internal(`storage failed: ${err.message}`));
     }
     this.pending.clear();
   }

@@ -1,5 +1,5 @@
 import { fdatasync, fdatasyncSync, ftruncateSync, writeSync } from "node:fs";
-import { EngineError } from "../../core/errors.js";
+import { errors } from "../../core/errors.js";
 import { syncDir } from "../../format/meta-file.js";
 import { CHECKPOINT_BYTES, type CommitLog, type LogRecord } from "./commit-log.js";
 import type { Group } from "./group.js";
@@ -61,7 +61,7 @@ export class GroupCommit {
       } catch {
         // The write already failed; the repair at next start-up cuts the torn line.
       }
-      throw new EngineError("write_failed", `the append failed: ${(err as Error).message}`);
+      throw errors.writeFailed(err);
     }
     // What the commit log will need; outside batch mode there is no log to feed.
     if (group && this.log) {

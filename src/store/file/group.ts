@@ -1,4 +1,4 @@
-import { EngineError, toWire } from "../../core/errors.js";
+import { DbError, errors, toWire } from "../../core/errors.js";
 import type { LogRecord } from "./commit-log.js";
 import type { Reply } from "./protocol.js";
 import type { Version } from "./version.js";
@@ -39,9 +39,6 @@ export class Group {
 
 /** The refusal or failure `err` as the answer to request `id`. */
 export function failure(id: number, err: unknown): Reply {
-  const e =
-    err instanceof EngineError
-      ? err
-      : new EngineError("write_failed", `the append failed: ${(err as Error).message ?? String(err)}`);
+  const e = err instanceof DbError ? err : errors.writeFailed(err);
   return { id, ok: false, error: toWire(e) };
 }

@@ -1,4 +1,4 @@
-import { EngineError } from "../../core/errors.js";
+import { errors } from "../../core/errors.js";
 import { SLOT_COUNT } from "./shared-layout.js";
 
 /**
@@ -23,7 +23,7 @@ export class SlotTable {
     }
     const slot = this.free.pop();
     if (slot === undefined) {
-      throw new EngineError("internal_error", `more than ${SLOT_COUNT} versions are open at once`);
+      throw errors.internal(`more than ${SLOT_COUNT} versions are open at once`);
     }
     this.byKey.set(key, { slot, refs: 1 });
     this.keyOf[slot] = key;
@@ -44,10 +44,6 @@ export class SlotTable {
 
   slotOf(key: string): number {
     return this.byKey.get(key)?.slot ?? -1;
-  }
-
-  keyAt(slot: number): string | undefined {
-    return this.keyOf[slot];
   }
 
   get inUse(): number {

@@ -1,5 +1,5 @@
 import { closeSync, mkdirSync } from "node:fs";
-import { EngineError } from "../../core/errors.js";
+import { errors } from "../../core/errors.js";
 import { versionKey } from "../../core/names.js";
 import { releaseBuffers } from "../../core/release.js";
 import { CommitLog } from "./commit-log.js";
@@ -156,7 +156,7 @@ export class Storage {
 
   private guard(group: Group, id: number, fn: () => void): void {
     try {
-      if (this.closed) throw new EngineError("shutting_down", "the server is shutting down");
+      if (this.closed) throw errors.shuttingDown();
       fn();
     } catch (err) {
       const reply = failure(id, err);
@@ -171,7 +171,7 @@ export class Storage {
   private guardWriter(group: Group, id: number, writer: number, fn: (w: WriterState) => void): void {
     const w = this.writers.get(writer);
     this.guard(group, id, () => {
-      if (!w) throw new EngineError("internal_error", `writer ${writer} is unknown`);
+      if (!w) throw errors.internal(`writer ${writer} is unknown`);
       if (w.error) throw w.error;
       try {
         fn(w);

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import { EngineError } from "../../core/errors.js";
+import { errors } from "../../core/errors.js";
 import { scanDataFile } from "../../format/data-file.js";
 import { dataPath, readMetaHead } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
@@ -41,7 +41,7 @@ function repair(dataDir: string, itemId: string, version: number, key: string, f
   const head = Buffer.alloc(ITEM_OPEN.length);
   readSync(fd, head, 0, head.length, 0);
   if (head.toString("latin1") !== ITEM_OPEN) {
-    throw new EngineError("version_damaged", `${key}.data does not begin with <item>; it is left untouched`);
+    throw errors.versionDamaged(`${key}.data does not begin with <item>; it is left untouched`);
   }
   const meta = readMetaHead(dataDir, key);
   const trusted = meta && meta.size <= size && meta.size >= ITEM_OPEN.length && !(meta.sealed && meta.size < size);
@@ -70,8 +70,7 @@ function repair(dataDir: string, itemId: string, version: number, key: string, f
     },
   });
   if (scan.corruptAt !== undefined) {
-    throw new EngineError(
-      "version_damaged",
+    throw errors.versionDamaged(
       `${key}.data is damaged at byte ${scan.corruptAt}; it is left untouched for inspection`,
     );
   }

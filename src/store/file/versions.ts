@@ -1,5 +1,5 @@
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from "node:fs";
-import { EngineError } from "../../core/errors.js";
+import { DbError, errors } from "../../core/errors.js";
 import { versionKey } from "../../core/names.js";
 import { dataPath } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
@@ -54,7 +54,7 @@ export class VersionCache {
     if (v) return v;
     if (!this.existing.has(key)) return undefined;
     const damage = this.damaged.get(key);
-    if (damage) throw new EngineError("version_damaged", damage);
+    if (damage) throw errors.versionDamaged(damage);
     v = loadVersion(this.dataDir, itemId, version, key);
     this.loaded.set(key, v);
     v.slot = this.slots.slotOf(key);
@@ -73,7 +73,7 @@ export class VersionCache {
       try {
         older = this.load(itemId, previous, versionKey(itemId, previous), group);
       } catch (err) {
-        if (!(err instanceof EngineError && err.code === "version_damaged")) throw err;
+        if (!(err instanceof DbError && err.code === "version_damaged")) throw err;
       }
     }
     const path = dataPath(this.dataDir, key);

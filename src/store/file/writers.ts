@@ -1,5 +1,5 @@
 import { ftruncateSync } from "node:fs";
-import { EngineError } from "../../core/errors.js";
+import { errors } from "../../core/errors.js";
 import { versionKey } from "../../core/names.js";
 import type { SliceProps } from "../../parse/property-parser.js";
 import { failure, type Group, type WriterState } from "./group.js";
@@ -108,21 +108,12 @@ export class Writers {
       const newest = this.versions.newest(itemId);
       const v = this.versions.load(itemId, version, key, group);
       if (newest > version) {
-        throw new EngineError(
-          "version_superseded",
-          `version ${newest} of item ${itemId} exists; ${version} takes no writes`,
-          v ? { offset: v.size } : {},
-        );
+        throw errors.versionSuperseded(itemId, version, v?.size);
       }
-      if (v?.sealed)
-        throw new EngineError("version_sealed", `version ${version} of item ${itemId} is sealed`, { offset: v.size });
+      if (v?.sealed) throw errors.versionSealed(itemId, version, v.size);
       const current = v ? v.size : 0;
       if (msg.expectedOffset !== undefined && msg.expectedOffset !== current) {
-        throw new EngineError(
-          "offset_mismatch",
-          `X-Expected-Offset is ${msg.expectedOffset} but the version's length is ${current}`,
-          { offset: current },
-        );
+        throw errors.offsetMismatch(msg.expectedOffset, current);
       }
       if (v) hold(w, v);
     } catch (err) {
@@ -139,10 +130,7 @@ export class Writers {
     if (!v) {
       const newest = this.versions.newest(w.itemId);
       if (newest > w.version) {
-        throw new EngineError(
-          "version_superseded",
-          `version ${newest} of item ${w.itemId} exists; ${w.version} takes no writes`,
-        );
+        throw errors.versionSuperseded(w.itemId, w.version);
       }
       v = this.versions.create(w.itemId, w.version, w.key, group);
     }
@@ -210,12 +198,7 @@ function hold(w: WriterState, v: Version): void {
 
 function writable(v: Version): void {
   if (v.superseded) {
-    throw new EngineError(
-      "version_superseded",
-      `a newer version of item ${v.itemId} exists; ${v.version} takes no writes`,
-      { offset: v.size },
-    );
+    throw errors.versionSuperseded(v.itemId, v.version, v.size);
   }
-  if (v.sealed)
-    throw new EngineError("version_sealed", `version ${v.version} of item ${v.itemId} is sealed`, { offset: v.size });
+  if (v.sealed) throw errors.versionSealed(v.itemId, v.version, v.size);
 }
