@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { type Faults, faultsFrom } from "./core/faults.js";
+import { LOG_LEVELS, type LogLevel } from "./core/log.js";
 import type { FsyncMode } from "./store/file/index.js";
 
 /**
@@ -24,6 +25,7 @@ export interface Config {
   maxReaders: number;
   maxReadersPerVersion: number;
   maxWriters: number;
+  logLevel: LogLevel;
   /** Test hooks from the environment only (README, "Fault injection"). */
   faults: Faults;
 }
@@ -94,6 +96,12 @@ const SPECS = {
     fallback: "10000",
     help: "concurrent reads of one version; more is 503",
   },
+  logLevel: {
+    flag: "--log-level",
+    env: "STREAM_DB_LOG_LEVEL",
+    fallback: "info",
+    help: `${LOG_LEVELS.join(" | ")}: the least a line must be to be logged`,
+  },
   maxWriters: {
     flag: "--max-writers",
     env: "STREAM_DB_MAX_WRITERS",
@@ -112,6 +120,12 @@ export const USAGE = [
   `  ${"-h, --help".padEnd(28)}print this and exit`,
   `  ${"--version".padEnd(28)}print the version and exit`,
 ].join("\n");
+
+function logLevel({ name, raw }: { name: string; raw: string | undefined }): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === raw);
+  if (!level) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  return level;
+}
 
 function integer(name: string, raw: string, min: number, max: number): number {
   const n = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
@@ -186,6 +200,7 @@ export function parseConfig(
     maxReaders: int(SPECS.maxReaders, 1, 1_000_000),
     maxReadersPerVersion: int(SPECS.maxReadersPerVersion, 1, 1_000_000),
     maxWriters: int(SPECS.maxWriters, 1, 1_000_000),
+    logLevel: logLevel(pick(SPECS.logLevel)),
     faults: faultsFrom(env),
   };
   return { config: Object.freeze(config), help, version };

@@ -29,15 +29,18 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping || !server) {
-      console.error(`stream-db: ${signal}${stopping ? " again" : ""}, exiting now`);
+      const line = `${signal}${stopping ? " again" : ""}, exiting now`;
+      if (server) server.log.warn(line, { event: "shutdown", signal });
+      else console.error(`stream-db: ${line}`);
       process.exit(stopping ? 1 : 0);
     }
     stopping = true;
-    console.error(`stream-db: ${signal}: shutting down`);
+    const { log } = server;
+    log.info(`${signal}: shutting down`, { event: "shutdown", signal });
     server.close().then(
       () => process.exit(0),
       (err: Error) => {
-        console.error(`stream-db: shutdown failed: ${err.message}`);
+        log.error(`shutdown failed: ${err.message}`, { event: "shutdown" });
         process.exit(1);
       },
     );

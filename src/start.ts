@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
+import { type Log, pinoLog } from "./core/log.js";
 import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
@@ -9,18 +10,26 @@ export interface RunningServer {
   url: string;
   port: number;
   engine: Engine;
+  log: Log;
   /** Stops accepting, ends in-flight writes with what they committed, ends readers, flushes. */
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+export async function startServer(config: Config, log: Log = pinoLog(config.logLevel)): Promise<RunningServer> {
   const engine = await Engine.open({
-    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults }),
+    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults, log }),
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
     faults: config.faults,
+    log,
   });
-  const ctx: ServerContext = { engine, config, activeWrites: new Set(), readers: { total: 0, byVersion: new Map() } };
+  const ctx: ServerContext = {
+    engine,
+    config,
+    log,
+    activeWrites: new Set(),
+    readers: { total: 0, byVersion: new Map() },
+  };
   const server = createApp(ctx);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -39,6 +48,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     url: `http://${host}:${port}`,
     port,
     engine,
+    log,
     close: () => {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -231,7 +231,16 @@ describe("the commit log", () => {
 
     const again = await spawnServer(["--fsync", "batch"], dir);
     try {
-      expect(again.output()).toMatch(/replayed \d+ commit-log records/);
+      // The storage worker's line, written as JSON by the main thread's log.
+      const replayed = again
+        .output()
+        .split("\n")
+        .find((l) => l.includes("commit-log records"));
+      expect(JSON.parse(replayed ?? "{}")).toMatchObject({
+        level: "info",
+        name: "stream-db",
+        msg: expect.stringMatching(/^replayed \d+ commit-log records$/),
+      });
       for (const [name, text] of expected) {
         expect(readFileSync(join(dir, name), "utf8")).toBe(text);
         const id = name.replace(/_1\.data$/, "");

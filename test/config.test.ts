@@ -25,6 +25,7 @@ describe("configuration", () => {
     [["--max-property-bytes", "1k"], /--max-property-bytes/],
     [["--nope"], /unknown option/],
     [["--port"], /--port needs a value/],
+    [["--log-level", "loud"], /--log-level must be one of fatal, error, warn, info, debug, trace, silent/],
   ])("%j stops the server with a one-line reason and a non-zero exit", async (args, reason) => {
     const failed = await run(process.execPath, [join(ROOT, "dist/server.js"), ...args]).catch((e) => e);
     expect(failed.code).toBe(2);

@@ -51,7 +51,22 @@ describe("a worker that crashes", () => {
       const text = (await get(`${s.url}/read-item-stream/kept/1?follow=false`)).text;
       expect(text).toContain("before");
       expect(text).toContain("after");
-      expect(s.output()).toMatch(/storage worker died/);
+      const died = s
+        .output()
+        .split("\n")
+        .find((l) => l.includes("storage worker died"));
+      expect(JSON.parse(died ?? "{}")).toMatchObject({ level: "error", event: "storage_restart" });
+      // The 500 is logged once, as JSON, with its request id.
+      const failed = s
+        .output()
+        .split("\n")
+        .filter((l) => l.includes(bad.json().error.request_id));
+      expect(failed).toHaveLength(1);
+      expect(JSON.parse(failed[0])).toMatchObject({
+        level: "error",
+        request_id: bad.json().error.request_id,
+        status: 500,
+      });
     } finally {
       s.child.kill("SIGKILL");
     }

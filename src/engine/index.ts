@@ -1,5 +1,6 @@
 import { errors } from "../core/errors.js";
 import type { Faults } from "../core/faults.js";
+import { type Log, SILENT } from "../core/log.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
@@ -24,6 +25,7 @@ export interface EngineOptions {
   maxPropertyBytes: number;
   /** Test hooks (README, "Fault injection"). */
   faults?: Faults;
+  log?: Log;
 }
 
 export interface WriteOptions {
@@ -90,11 +92,15 @@ export class Engine {
   private readonly feeds = new Map<string, Feed>();
   private closing = false;
 
+  private readonly log: Log;
+
   private constructor(
     private readonly options: Readonly<EngineOptions>,
     private storage: Store,
     private readonly pool: ParserPool,
-  ) {}
+  ) {
+    this.log = options.log ?? SILENT;
+  }
 
   private restarts = 0;
   private readonly writers = new Set<Writer>();
@@ -124,7 +130,7 @@ export class Engine {
     const current = this.storage;
     current.died.then((err) => {
       if (this.closing || this.storage !== current) return;
-      console.error(`stream-db: the storage worker died (${err.message}); starting a new one`);
+      this.log.error(`the storage worker died (${err.message}); starting a new one`, { event: "storage_restart" });
       for (const feed of this.feeds.values()) feed.fail(errors.internal("storage restarted"));
       this.feeds.clear();
       const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
@@ -148,7 +154,7 @@ export class Engine {
         this.restarting = null;
         this.watchStorage();
       });
-      this.restarting.catch((e: Error) => console.error(`stream-db: storage restart failed: ${e.message}`));
+      this.restarting.catch((e: Error) => this.log.error(`storage restart failed: ${e.message}`));
     });
   }
 

@@ -77,7 +77,7 @@ export function createApp(ctx: ServerContext): Server {
           res.setHeader("Connection", "close");
           req.resume();
         }
-        sendError(res, requestId, err);
+        sendError(ctx.log, res, requestId, err);
       };
       // A refusal is answered a microtask later, as a rejection, never from inside the
       // 'request' event: by then node:http has finished reading a bodiless request, so the

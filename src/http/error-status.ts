@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Log } from "../core/log.js";
 import { DbError, type ErrorCode } from "../engine/index.js";
 
 /**
@@ -40,6 +41,7 @@ export function statusOf(err: unknown): number {
 
 /** Writes `{"error": {...}, ...extra}`; unknown errors become internal_error. */
 export function sendError(
+  log: Log,
   res: ServerResponse,
   requestId: string,
   err: unknown,
@@ -58,9 +60,9 @@ export function sendError(
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
   if (status === 500) {
-    // Known conditions (a full disk) get one line; only the unexpected gets a stack.
+    // Known conditions (a full disk) get their message; only the unexpected gets a stack.
     const what = known ? `${err.code}: ${err.message}` : ((err as Error)?.stack ?? String(err));
-    console.error(`stream-db: request ${requestId}: ${what}`);
+    log.error(`request ${requestId}: ${what}`, { request_id: requestId, status });
   }
   if (res.headersSent) {
     res.destroy();

@@ -64,7 +64,7 @@ export async function handleWrite(
       res.setHeader("Connection", "close");
       req.resume();
     }
-    sendError(res, p.requestId, outcome.error, { committed: outcome.committed });
+    sendError(ctx.log, res, p.requestId, outcome.error, { committed: outcome.committed });
     return;
   }
   sendJsonText(res, p.requestId, 200, writtenJson(p, outcome));

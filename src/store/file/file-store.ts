@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { errors, fromWire } from "../../core/errors.js";
+import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
 import { dataPath } from "../../format/meta-file.js";
 import { transferables } from "../../parse/property-parser.js";
@@ -54,6 +55,7 @@ export class FileStore implements Store {
     private readonly worker: Worker,
     private readonly dataDir: string,
     private readonly lengths: BigInt64Array,
+    private readonly log: Log,
   ) {
     worker.on("message", (msg: FromStorage) => this.onMessage(msg));
     worker.on("error", (err) => this.die(err));
@@ -61,20 +63,21 @@ export class FileStore implements Store {
   }
 
   /** Starts the storage worker; resolves once its start-up repair is done. */
-  static async start(options: Omit<StorageWorkerData, "lengths">): Promise<FileStore> {
+  static async start(options: Omit<StorageWorkerData, "lengths"> & { log: Log }): Promise<FileStore> {
+    const { log, ...data } = options;
     const lengths = createLengthTable();
     const worker = new Worker(new URL("./storage-worker.js", import.meta.url), {
-      workerData: { ...options, lengths } satisfies StorageWorkerData,
+      workerData: { ...data, lengths } satisfies StorageWorkerData,
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
-    const store = new FileStore(worker, options.dataDir, lengths);
+    const store = new FileStore(worker, options.dataDir, lengths, log);
     const ready = await store.ready.catch(async (err: Error) => {
       await store.close();
       throw err;
     });
     const { versions, repaired, damaged, ms } = ready;
     store.recovered = { versions, repaired, damaged, ms };
-    for (const line of damaged) console.error(`stream-db: ${line}`);
+    for (const line of damaged) options.log.error(line, { event: "version_damaged" });
     return store;
   }
 
@@ -189,7 +192,7 @@ export class FileStore implements Store {
       return;
     }
     if (msg.type === "log") {
-      console.error(`stream-db storage: ${msg.message}`);
+      this.log[msg.level](msg.message, msg.fields);
       return;
     }
     eachReply(msg.replies, (reply) => {

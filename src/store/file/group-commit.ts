@@ -1,5 +1,6 @@
 import { fdatasync, fdatasyncSync, ftruncateSync, writeSync } from "node:fs";
 import { errors } from "../../core/errors.js";
+import type { Log } from "../../core/log.js";
 import { syncDir } from "../../format/meta-file.js";
 import { CHECKPOINT_BYTES, type CommitLog, type LogRecord } from "./commit-log.js";
 import type { Group } from "./group.js";
@@ -44,6 +45,7 @@ export class GroupCommit {
     /** batch mode only */
     private readonly log: CommitLog | null,
     faults: CommitFaults,
+    private readonly logger: Log,
   ) {
     this.syncFail = faults.syncFail;
     this.checkpointBytes = faults.checkpointBytes ?? CHECKPOINT_BYTES;
@@ -95,7 +97,7 @@ export class GroupCommit {
         for (const v of group.touched) {
           if (v.committed === 0 && !group.viaLog.has(v)) group.failed.set(v, err as Error);
         }
-        if (group.viaLog.size > 0) console.error(`stream-db: directory sync failed: ${(err as Error).message}`);
+        if (group.viaLog.size > 0) this.logger.error(`directory sync failed: ${(err as Error).message}`);
       }
     }
     // A failed sync ends every request that wrote in this group: none of its later
@@ -184,7 +186,7 @@ export class GroupCommit {
       }
       return true;
     } catch (err) {
-      console.error(`stream-db: could not keep ${v.key}.data: ${(err as Error).message}`);
+      this.logger.error(`could not keep ${v.key}.data: ${(err as Error).message}`);
       return false;
     }
   }
@@ -203,8 +205,8 @@ export class GroupCommit {
       this.logged.clear();
     } catch (err) {
       this.keepLog = true;
-      console.error(
-        `stream-db: commit-log checkpoint failed (${(err as Error).message}); the log is kept for the next start to replay`,
+      this.logger.error(
+        `commit-log checkpoint failed (${(err as Error).message}); the log is kept for the next start to replay`,
       );
     }
   }

@@ -1,4 +1,5 @@
 import { type Faults, NO_FAULTS } from "../../core/faults.js";
+import { type Log, SILENT } from "../../core/log.js";
 import type { Backend } from "../types.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { FileStore } from "./file-store.js";
@@ -18,6 +19,8 @@ export interface FileBackendOptions {
   metaIntervalMs?: number;
   /** Test hooks (README, "Fault injection"). */
   faults?: Faults;
+  /** Where the storage worker's lines go. */
+  log?: Log;
 }
 
 /**
@@ -34,6 +37,7 @@ export function fileBackend(options: FileBackendOptions): Backend {
         fsync: options.fsync,
         metaIntervalMs: options.metaIntervalMs ?? 100,
         faults: options.faults ?? NO_FAULTS,
+        log: options.log ?? SILENT,
       }),
     close: () => lock.release(),
   };

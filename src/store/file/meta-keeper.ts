@@ -1,4 +1,5 @@
 import { closeSync, openSync } from "node:fs";
+import type { Log } from "../../core/log.js";
 import { scanDataFile } from "../../format/data-file.js";
 import { dataPath, syncDir } from "../../format/meta-file.js";
 import { MetaCorrupt, MetaWriter } from "./meta-writer.js";
@@ -38,6 +39,7 @@ export class MetaKeeper {
     private readonly durable: boolean,
     private readonly intervalMs: number,
     private readonly loaded: () => Iterable<Version>,
+    private readonly log: Log,
   ) {
     setInterval(() => this.round(), intervalMs).unref();
   }
@@ -53,7 +55,7 @@ export class MetaKeeper {
   private failJob(job: { version: Version; started: number }, err: Error): void {
     if (this.job !== job) return;
     job.version.metaDirty = true;
-    console.error(`stream-db: could not write ${job.version.key}.meta: ${err.message}`);
+    this.log.error(`could not write ${job.version.key}.meta: ${err.message}`);
     this.endJob(job);
   }
 
@@ -66,7 +68,7 @@ export class MetaKeeper {
       if (this.durable) syncDir(this.dataDir);
     } catch (err) {
       v.metaDirty = true;
-      console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+      this.log.error(`could not write ${v.key}.meta: ${(err as Error).message}`);
     }
   }
 
@@ -100,7 +102,7 @@ export class MetaKeeper {
       return false;
     } catch (err) {
       if (!(err instanceof MetaCorrupt)) throw err;
-      console.error(`stream-db: ${v.key}.meta is unreadable (${err.message}); rebuilding it from the data file`);
+      this.log.error(`${v.key}.meta is unreadable (${err.message}); rebuilding it from the data file`);
       this.rebuild(v);
       return true;
     }
@@ -163,7 +165,7 @@ export class MetaKeeper {
           }, v);
         } catch (err) {
           v.metaDirty = true;
-          console.error(`stream-db: could not write ${v.key}.meta: ${(err as Error).message}`);
+          this.log.error(`could not write ${v.key}.meta: ${(err as Error).message}`);
         }
         if (!writer) {
           setImmediate(next);
@@ -197,7 +199,7 @@ export class MetaKeeper {
         .then(next)
         .catch((err: Error) => {
           // Only the round's own bookkeeping can throw here (the directory sync): end it.
-          console.error(`stream-db: .meta upkeep round failed: ${err.message}`);
+          this.log.error(`.meta upkeep round failed: ${err.message}`);
           this.inRound = false;
         });
     };

@@ -1,5 +1,6 @@
 import type { WireError } from "../../core/errors.js";
 import type { Faults } from "../../core/faults.js";
+import type { LineLevel, LogFields } from "../../core/log.js";
 import type { SliceProps } from "../../parse/property-parser.js";
 
 /**
@@ -187,4 +188,5 @@ export type FromStorage =
       /** The worker has handled everything it was sent: the main thread may send more. */
       idle: boolean;
     }
-  | { type: "log"; level: "info" | "warn" | "error"; message: string };
+  /** A line for the main thread's log. */
+  | { type: "log"; level: LineLevel; message: string; fields?: LogFields };

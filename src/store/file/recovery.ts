@@ -1,4 +1,5 @@
 import { closeSync, fdatasyncSync, readdirSync, rmSync } from "node:fs";
+import type { Log } from "../../core/log.js";
 import { parseVersionKey } from "../../core/names.js";
 import type { VersionRef } from "./group.js";
 import type { GroupCommit } from "./group-commit.js";
@@ -28,6 +29,7 @@ export class Recovery {
     private readonly metas: MetaKeeper,
     /** True once the worker is closing: background rebuilds stop. */
     private readonly closed: () => boolean,
+    private readonly log: Log,
   ) {}
 
   /** Lists the data directory's versions into the cache; removes abandoned .meta rewrites. */
@@ -94,7 +96,7 @@ export class Recovery {
         this.repairNow(next.key, next.itemId, next.version, false);
       } catch (err) {
         this.versions.damaged.set(next.key, (err as Error).message);
-        console.error(`stream-db: ${(err as Error).message}`);
+        this.log.error(`${(err as Error).message}`);
       }
     }
     if (this.backlog.length > 0) setImmediate(() => this.rebuildNextMeta());

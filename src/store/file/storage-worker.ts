@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { postingLog } from "../../core/log.js";
 import type { FromStorage, StorageWorkerData, ToStorageWire } from "./protocol.js";
 import { Storage } from "./storage.js";
 
@@ -17,6 +18,7 @@ const storage = new Storage({
   metaIntervalMs,
   faults,
   post: (msg) => port.postMessage(msg),
+  log: postingLog((level, message, fields) => port.postMessage({ type: "log", level, message, fields })),
 });
 const started = performance.now();
 const recovered = storage.recover();

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync } from "node:fs";
 import { errors } from "../../core/errors.js";
+import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
 import { releaseBuffers } from "../../core/release.js";
 import { CommitLog } from "./commit-log.js";
@@ -38,6 +39,7 @@ export interface StorageOptions {
   faults: CommitFaults & { storageCrash?: string };
   /** Where replies go (the worker's port). */
   post: (msg: FromStorage) => void;
+  log: Log;
 }
 
 /** The body buffers a batch brought: written, logged and answered once its group is done. */
@@ -49,6 +51,7 @@ function* appendedBuffers(batch: ToStorage[]): Generator<ArrayBuffer> {
 
 export class Storage {
   private readonly post: (msg: FromStorage) => void;
+  private readonly log: Log;
   private readonly slots: ReaderSlots;
   private readonly commits: GroupCommit;
   private readonly metas: MetaKeeper;
@@ -62,18 +65,30 @@ export class Storage {
   constructor(options: StorageOptions) {
     const { dataDir, fsync } = options;
     this.post = options.post;
+    this.log = options.log;
+    const logLines = options.log;
     mkdirSync(dataDir, { recursive: true });
     // Replayed whatever the mode: the last run may have used batch.
     const { log, replayed } = CommitLog.open(dataDir, fsync === "batch");
-    if (replayed > 0) console.error(`stream-db: replayed ${replayed} commit-log records`);
+    if (replayed > 0) logLines.info(`replayed ${replayed} commit-log records`, { replayed });
     this.slots = new ReaderSlots(options.lengths);
-    this.commits = new GroupCommit(dataDir, fsync, log, options.faults);
-    this.metas = new MetaKeeper(dataDir, fsync !== "never", options.metaIntervalMs, () =>
-      this.versions.loaded.values(),
+    this.commits = new GroupCommit(dataDir, fsync, log, options.faults, logLines);
+    this.metas = new MetaKeeper(
+      dataDir,
+      fsync !== "never",
+      options.metaIntervalMs,
+      () => this.versions.loaded.values(),
+      logLines,
     );
-    this.versions = new VersionCache(dataDir, fsync, this.commits, this.metas, this.slots);
-    this.writers = new Writers(this.versions, this.commits, options.faults.storageCrash, (v) => this.writerEnded(v));
-    this.recovery = new Recovery(dataDir, fsync, this.versions, this.commits, this.metas, () => this.closed);
+    this.versions = new VersionCache(dataDir, fsync, this.commits, this.metas, this.slots, logLines);
+    this.writers = new Writers(
+      this.versions,
+      this.commits,
+      options.faults.storageCrash,
+      (v) => this.writerEnded(v),
+      logLines,
+    );
+    this.recovery = new Recovery(dataDir, fsync, this.versions, this.commits, this.metas, () => this.closed, logLines);
   }
 
   /** Start-up repair of every version; the server may listen once it returns. */
@@ -256,7 +271,7 @@ export class Storage {
       try {
         this.commits.syncBeforeClose(v);
       } catch (err) {
-        console.error(`stream-db: could not sync ${v.key}.data: ${(err as Error).message}`);
+        this.log.error(`could not sync ${v.key}.data: ${(err as Error).message}`);
       }
       closeSync(v.fd);
       v.fd = -1;

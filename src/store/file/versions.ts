@@ -1,5 +1,6 @@
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from "node:fs";
 import { DbError, errors } from "../../core/errors.js";
+import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
 import { dataPath } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
@@ -36,6 +37,7 @@ export class VersionCache {
     private readonly commits: GroupCommit,
     private readonly metas: MetaKeeper,
     private readonly slots: ReaderSlots,
+    private readonly log: Log,
   ) {}
 
   /** A version found on disk at start-up. */
@@ -103,7 +105,7 @@ export class VersionCache {
       } catch (err) {
         // It takes no more writes either way; start-up repair writes its </item>.
         older.superseded = true;
-        console.error(`stream-db: could not seal ${older.key}: ${(err as Error).message}`);
+        this.log.error(`could not seal ${older.key}: ${(err as Error).message}`);
       }
     }
     this.slots.created(itemId, v);
@@ -146,7 +148,7 @@ export class VersionCache {
       this.commits.syncBeforeClose(v);
     } catch (err) {
       // Stays loaded (its handle open); the kept log covers it at the next start.
-      console.error(`stream-db: could not sync ${v.key}.data: ${(err as Error).message}`);
+      this.log.error(`could not sync ${v.key}.data: ${(err as Error).message}`);
       return;
     }
     if (v.fd >= 0) closeSync(v.fd);

@@ -1,5 +1,6 @@
 import { ftruncateSync } from "node:fs";
 import { errors } from "../../core/errors.js";
+import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
 import type { SliceProps } from "../../parse/property-parser.js";
 import { failure, type Group, type WriterState } from "./group.js";
@@ -24,6 +25,7 @@ export class Writers {
     private readonly crashItem: string | undefined,
     /** A writer ended: its version may leave memory. */
     private readonly ended: (v: Version | null) => void,
+    private readonly log: Log,
   ) {}
 
   get size(): number {
@@ -166,7 +168,7 @@ export class Writers {
     try {
       ftruncateSync(v.fd, start);
     } catch (err) {
-      console.error(`stream-db: could not cut ${v.key}.data back: ${(err as Error).message}`);
+      this.log.error(`could not cut ${v.key}.data back: ${(err as Error).message}`);
     }
     v.size = start;
     const record = group.written.get(v);
