@@ -4,6 +4,7 @@ import { type Log, pinoLog } from "./core/log.js";
 import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
+import { routeItemStream } from "./protocols/item-stream/routes.js";
 import { fileBackend } from "./store/file/index.js";
 
 export interface RunningServer {
@@ -30,7 +31,7 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
     activeWrites: new Set(),
     readers: { total: 0, byVersion: new Map() },
   };
-  const server = createApp(ctx);
+  const server = createApp(ctx, routeItemStream);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => {

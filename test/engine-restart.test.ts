@@ -17,7 +17,7 @@ describe("a store that dies", () => {
     };
     const engine = await Engine.open({ backend, maxPropertyBytes: 1 << 20 });
     // The storage worker exits on this append; the engine schedules a new store.
-    await expect(engine.writeBody("boom", 1, {}, Buffer.from(prop("a", "string", "x")))).rejects.toThrow();
+    await expect(engine.writeWhole("boom", 1, {}, Buffer.from(prop("a", "string", "x")))).rejects.toThrow();
     await new Promise((r) => setImmediate(r));
     await engine.close();
     await new Promise((r) => setTimeout(r, 400));

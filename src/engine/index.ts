@@ -6,7 +6,7 @@ import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { Feed } from "./feed.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
-import { type WriteResult, Writer, type WriteTarget, writeSmallBody } from "./writer.js";
+import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer.js";
 
 /**
  * The engine's one interface to the front end: open a writer, open a reader, close.
@@ -36,7 +36,7 @@ export interface WriteOptions {
   contentLength?: number;
 }
 
-/** A body up to this size may be handed over whole (Engine.writeBody) instead of streamed. */
+/** A body up to this size may be handed over whole (Engine.writeWhole) instead of streamed. */
 export const SMALL_BODY_BYTES = INLINE_BYTES;
 
 export interface ReadOptions {
@@ -104,7 +104,7 @@ export class Engine {
 
   private restarts = 0;
   private readonly writers = new Set<Writer>();
-  /** Requests in writeBody's short path: they have no Writer to count. */
+  /** Requests in writeWhole's short path: they have no Writer to count. */
   private readonly smallWrites = { count: 0, bytes: 0 };
   private restarting: Promise<void> | null = null;
   /** Ends the wait before a restart at once (close). */
@@ -178,10 +178,10 @@ export class Engine {
    * same answer as a Writer fed the body, for a fraction of the work. Rejects with a
    * WriteFailure, like a Writer's result.
    */
-  writeBody(itemId: string, version: number, opts: WriteOptions, body: Uint8Array): Promise<WriteResult> {
+  writeWhole(itemId: string, version: number, opts: WriteOptions, body: Uint8Array): Promise<WriteResult> {
     // Not an async function: this runs once per small request, and each await is a hop.
     if (this.closing || this.restarting) {
-      return this.assertOpen().then(() => this.writeBody(itemId, version, opts, body));
+      return this.assertOpen().then(() => this.writeWhole(itemId, version, opts, body));
     }
     let target: WriteTarget;
     try {
@@ -192,7 +192,7 @@ export class Engine {
     const counts = this.smallWrites;
     const small =
       body.length <= SMALL_BODY_BYTES
-        ? writeSmallBody(this.writerDeps(), target, body, () => {
+        ? writeWhole(this.writerDeps(), target, body, () => {
             counts.count--;
             counts.bytes -= body.length;
           })
@@ -415,5 +415,3 @@ function once(fn: () => void): () => void {
     fn();
   };
 }
-
-export type { WriteResult as EngineWriteResult };

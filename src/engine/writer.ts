@@ -237,7 +237,7 @@ export class Writer extends EventEmitter {
 
   private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
     if (final && !this.begun && !out.error && !this.error && !this.aborted) {
-      this.writeWhole(out);
+      this.finishWhole(out);
       this.state = out.state;
       this.remainder = new Uint8Array(0);
       this.finalParsed = true;
@@ -295,12 +295,12 @@ export class Writer extends EventEmitter {
   }
 
   /** The whole body parsed at once: begin, append and finish in one message. */
-  private writeWhole(out: ParseOutput): void {
+  private finishWhole(out: ParseOutput): void {
     this.begun = true;
     this.finishEnd = null;
     const count = out.props.count;
     this.track(
-      sendWhole(this.deps.storage, this.id, this.target, out).then(({ end }) => {
+      storeWhole(this.deps.storage, this.id, this.target, out).then(({ end }) => {
         if (count > 0) {
           this.committed += count;
           this.lastEnd = end;
@@ -388,7 +388,7 @@ export class Writer extends EventEmitter {
  * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
  * `end` is the version's length after the body's properties (before any seal).
  */
-function sendWhole(storage: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
+function storeWhole(storage: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
   const { itemId, version, expectedOffset, seal } = target;
   const some = out.props.count > 0;
   return storage.write({
@@ -409,7 +409,7 @@ function sendWhole(storage: Store, writer: number, target: WriteTarget, out: Par
  * that its answer (a refusal first, then the error, and what did commit) is the same.
  * `settled` runs as the answer arrives, before anything awaiting the result resumes.
  */
-export function writeSmallBody(
+export function writeWhole(
   deps: WriterDeps,
   target: WriteTarget,
   body: Uint8Array,
@@ -425,7 +425,7 @@ export function writeSmallBody(
   if (out.error) return null;
   const committed = out.props.count;
   // One continuation between the reply and the caller: this path runs per small request.
-  return sendWhole(deps.storage, deps.storage.newWriterId(), target, out).then(
+  return storeWhole(deps.storage, deps.storage.newWriterId(), target, out).then(
     (reply) => {
       settled();
       return { committed, offset: reply.end, sealed: target.seal };

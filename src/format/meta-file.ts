@@ -1,10 +1,13 @@
-import { closeSync, fsyncSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 
 /**
- * The .meta file is a cache of facts the data file already holds, so a missing or
- * unreadable one is not an error: the caller rebuilds it. meta-writer.ts writes it, with
- * its scalar fields first, so their values can be read without the index after them.
+ * The .meta file's format, encoded and decoded in one place: JSON, its scalar fields
+ * first (so they can be read without the index after them), then `properties`, each
+ * name's entries in file order. It is a cache of facts the data file already holds, so a
+ * missing or unreadable one is not an error: the caller rebuilds it. The file engine's
+ * meta-writer.ts streams it out with these encoders, merging the old file through
+ * MetaReader.
  */
 
 export function metaPath(dataDir: string, key: string): string {
@@ -27,7 +30,7 @@ export interface MetaHead {
 }
 
 const HEAD_BYTES = 4096;
-export const PROPERTIES_KEY = ',"properties":{';
+const PROPERTIES_KEY = ',"properties":{';
 
 /** Reads the scalar fields from the start of the file; null if missing or malformed. */
 export function readMetaHead(dataDir: string, key: string): MetaHead | null {
@@ -61,11 +64,117 @@ export function readMetaHead(dataDir: string, key: string): MetaHead | null {
   return ok ? head : null;
 }
 
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/** `{scalars,"properties":{`: what every .meta file begins with. */
+export function encodeMetaHead(head: MetaHead): string {
+  return `${JSON.stringify(head).slice(0, -1)}${PROPERTIES_KEY}`;
+}
+
+/** One occurrence of a name: where its `<property` element starts, its length without the newline. */
+export function encodeMetaEntry(type: string, offset: number, length: number): string {
+  return `{"type":"${type}","offset":${offset},"length":${length}}`;
+}
+
+/** After the last name's entries. */
+export const META_END = "}}";
+
+/** A .meta file that does not parse as this module writes it: rebuild it. */
+export class MetaCorrupt extends Error {}
+
+const READ_BUFFER = 128 << 10;
+
+/**
+ * A forward-only reader of a .meta file's index, as encodeMetaHead and encodeMetaEntry
+ * wrote it: `"NAME":[entries]` pairs after the scalars. Entries hold no `]`, and names
+ * are JSON strings, so a byte scan suffices. It holds at most READ_BUFFER bytes.
+ */
+export class MetaReader {
+  private readonly fd: number;
+  private readonly store = Buffer.allocUnsafe(READ_BUFFER);
+  /** The unread part of the file in `store`, from `at`. */
+  private buf = this.store.subarray(0, 0);
+  private at = 0;
+  private filePos = 0;
+  private eof = false;
+
+  constructor(path: string) {
+    try {
+      this.fd = openSync(path, "r");
+    } catch (err) {
+      throw new MetaCorrupt(`cannot read ${path}: ${(err as Error).message}`);
+    }
+    this.fill(8192);
+    const start = this.buf.indexOf(PROPERTIES_KEY);
+    if (start < 0) {
+      this.close();
+      throw new MetaCorrupt(`${path} has no properties`);
+    }
+    this.at = start + PROPERTIES_KEY.length;
+  }
+
+  /** The next name, or null after the last one. */
+  nextName(): string | null {
+    this.skip(0x2c); // ","
+    this.fill(16384);
+    if (this.buf[this.at] === 0x7d) return null; // "}"
+    if (this.buf[this.at] !== 0x22) throw new MetaCorrupt("expected a name");
+    let end = this.at + 1;
+    while (end < this.buf.length && this.buf[end] !== 0x22) end += this.buf[end] === 0x5c ? 2 : 1;
+    if (end >= this.buf.length) throw new MetaCorrupt("unterminated name");
+    const name = JSON.parse(this.buf.toString("utf8", this.at, end + 1)) as string;
+    this.at = end + 1;
+    this.expect(0x3a); // ":"
+    this.expect(0x5b); // "["
+    return name;
+  }
+
+  /** The raw bytes of the current name's entries, up to and consuming its "]". */
+  *entries(): Generator<Buffer> {
+    for (;;) {
+      this.fill(1);
+      const close = this.buf.indexOf(0x5d, this.at);
+      if (close >= 0) {
+        const tail = this.buf.subarray(this.at, close);
+        this.at = close + 1;
+        yield tail;
+        return;
+      }
+      if (this.eof) throw new MetaCorrupt("unterminated entries");
+      // The caller writes each part before asking for the next, so a view is enough.
+      const chunk = this.buf.subarray(this.at);
+      this.at = this.buf.length;
+      yield chunk;
+    }
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private skip(byte: number): void {
+    this.fill(1);
+    if (this.buf[this.at] === byte) this.at++;
+  }
+
+  private expect(byte: number): void {
+    this.fill(1);
+    if (this.buf[this.at] !== byte) throw new MetaCorrupt(`expected ${String.fromCharCode(byte)}`);
+    this.at++;
+  }
+
+  /**
+   * Makes at least `min` unread bytes available, unless the file ends first. One buffer
+   * serves the whole file: a fresh one per read would be garbage outside the JS heap,
+   * which a thread that allocates little JS collects only rarely.
+   */
+  private fill(min: number): void {
+    while (!this.eof && this.buf.length - this.at < min) {
+      const unread = this.buf.length - this.at;
+      this.store.copyWithin(0, this.at, this.buf.length);
+      const n = readSync(this.fd, this.store, unread, this.store.length - unread, this.filePos);
+      if (n === 0) this.eof = true;
+      this.filePos += n;
+      this.buf = this.store.subarray(0, unread + n);
+      this.at = 0;
+    }
   }
 }

@@ -1,61 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { v4 as uuidv4 } from "uuid";
-import { errors, parseItemId, parseVersion, ReaderGone } from "../engine/index.js";
-import { handleRead } from "../protocols/item-stream/read-handler.js";
-import { handleWrite } from "../protocols/item-stream/write-handler.js";
-import type { RouteParams, ServerContext } from "./context.js";
+import { ReaderGone } from "../engine/index.js";
+import type { ServerContext } from "./context.js";
 import { errorResponseBytes, sendError } from "./error-status.js";
 
 /**
- * Routing: two resources, each `/{verb}-item-stream/{item_id}/{version}`. Names are
- * percent-decoded once and then checked by the engine's grammar, which has no room for
- * `/`, `..` or NUL; a name that fails is answered 400 before any file is touched.
+ * Routes a request: the protocol's promise for it, or a throw for a request refused
+ * before any handler runs (404, 405, a bad name).
  */
+export type Route = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
 
-/** Shared by every request without a query string; handlers only read it. */
-const NO_QUERY = new URLSearchParams();
-
-const ROUTE = /^\/(write|read)-item-stream\/([^/]*)\/([^/]*)\/?$/;
-
-type Handler = (ctx: ServerContext, req: IncomingMessage, res: ServerResponse, p: RouteParams) => Promise<void>;
-
-const METHODS: Record<string, Record<string, Handler>> = {
-  write: { POST: handleWrite },
-  read: { GET: handleRead, HEAD: handleRead },
-};
-
-function decodeSegment(raw: string): string {
-  if (!raw.includes("%")) return raw;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return "\u0000";
-  }
-}
-
-/** The handler's promise; a request refused by its route throws before any handler runs. */
-function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-  // The raw path, not `new URL()`: that would resolve "..", "%2e%2e" and friends, and a
-  // name should be refused for what it is, not silently turned into another path.
-  const target = req.url ?? "/";
-  const q = target.indexOf("?");
-  const pathname = q < 0 ? target : target.slice(0, q);
-  const query = q < 0 ? NO_QUERY : new URLSearchParams(target.slice(q + 1));
-  const m = ROUTE.exec(pathname);
-  if (!m) throw errors.routeNotFound(pathname);
-  const handlers = METHODS[m[1]];
-  const handler = handlers[req.method ?? ""];
-  if (!handler) {
-    res.setHeader("Allow", Object.keys(handlers).join(", "));
-    throw errors.methodNotAllowed(req.method, Object.keys(handlers));
-  }
-  const itemId = parseItemId(decodeSegment(m[2]));
-  const version = parseVersion(decodeSegment(m[3]));
-  return handler(ctx, req, res, { itemId, version, query, requestId });
-}
-
-export function createApp(ctx: ServerContext): Server {
+export function createApp(ctx: ServerContext, route: Route): Server {
   const { config } = ctx;
   const server = createServer(
     {

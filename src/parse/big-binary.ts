@@ -1,4 +1,4 @@
-import { canonicalLine } from "../format/canonical.js";
+import { canonicalLine } from "../format/item-file.js";
 
 /**
  * A large binary value in its usual shape (base64 without whitespace, a plain `for`) is

@@ -54,10 +54,6 @@ export class ParserPool {
     });
   }
 
-  get threads(): number {
-    return this.pool.threads.length;
-  }
-
   close(): Promise<void> {
     return this.pool.destroy();
   }

@@ -1,6 +1,6 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
 import { type DbError, errors, type ParseErrorCode, toWire, type WireError } from "../core/errors.js";
-import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/canonical.js";
+import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/item-file.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
 

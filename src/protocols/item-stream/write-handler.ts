@@ -48,7 +48,7 @@ export async function handleWrite(
       length !== undefined && length <= SMALL_BODY_BYTES ? await firstChunk(ctx, req, length, onStop) : null;
     if (first?.kind === "whole") {
       stop = () => {}; // in the engine's hands: shutdown lets queued writes finish
-      outcome = await ctx.engine.writeBody(p.itemId, p.version, opts, first.body).catch(asOutcome);
+      outcome = await ctx.engine.writeWhole(p.itemId, p.version, opts, first.body).catch(asOutcome);
     } else if (first?.kind === "over") {
       outcome = first.outcome;
     } else {

@@ -13,7 +13,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { dataPath, syncDir } from "../../format/meta-file.js";
+import { dataPath } from "../../format/meta-file.js";
+import { syncDir } from "./sync-dir.js";
 
 /**
  * The commit log (`stream-db.wal` in the data dir) lets one fdatasync cover a group's

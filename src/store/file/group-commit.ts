@@ -1,11 +1,12 @@
 import { fdatasync, fdatasyncSync, ftruncateSync, writeSync } from "node:fs";
 import { errors } from "../../core/errors.js";
 import type { Log } from "../../core/log.js";
-import { syncDir } from "../../format/meta-file.js";
+import { ITEM_OPEN } from "../../format/item-file.js";
 import { CHECKPOINT_BYTES, type CommitLog, type LogRecord } from "./commit-log.js";
 import type { Group } from "./group.js";
 import type { FsyncMode } from "./protocol.js";
-import { ITEM_OPEN, type Version } from "./version.js";
+import { syncDir } from "./sync-dir.js";
+import type { Version } from "./version.js";
 
 /**
  * The write path's durability, steps 1 and 2 of a group (storage.ts has the order):

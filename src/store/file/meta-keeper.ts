@@ -1,9 +1,10 @@
 import { closeSync, openSync } from "node:fs";
 import type { Log } from "../../core/log.js";
-import { scanDataFile } from "../../format/data-file.js";
-import { dataPath, syncDir } from "../../format/meta-file.js";
-import { MetaCorrupt, MetaWriter } from "./meta-writer.js";
-import { ITEM_OPEN, type Version } from "./version.js";
+import { ITEM_OPEN, scanDataFile } from "../../format/item-file.js";
+import { dataPath, MetaCorrupt } from "../../format/meta-file.js";
+import { MetaWriter } from "./meta-writer.js";
+import { syncDir } from "./sync-dir.js";
+import type { Version } from "./version.js";
 
 /**
  * Keeps every loaded version's .meta file within a bounded lag of its data file, inside

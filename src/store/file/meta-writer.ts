@@ -1,6 +1,6 @@
 import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
-import { PROPERTY_TYPES } from "../../format/canonical.js";
-import { metaPath, PROPERTIES_KEY } from "../../format/meta-file.js";
+import { PROPERTY_TYPES } from "../../format/item-file.js";
+import { encodeMetaEntry, encodeMetaHead, META_END, MetaReader, metaPath } from "../../format/meta-file.js";
 import type { Column } from "../../format/property-index.js";
 import type { Version } from "./version.js";
 
@@ -22,14 +22,12 @@ import type { Version } from "./version.js";
 const SLICE = 64 << 10;
 const BATCH = 2048;
 
-export class MetaCorrupt extends Error {}
-
 export class MetaWriter {
   private readonly fd: number;
   private readonly tmp: string;
   private readonly taken = new Map<string, number>();
   private readonly total: number;
-  private readonly old: OldMeta | null;
+  private readonly old: MetaReader | null;
   private readonly parts: Generator<string | Buffer>;
   private finished = false;
 
@@ -40,7 +38,7 @@ export class MetaWriter {
   ) {
     for (const [name, col] of v.index.byName) this.taken.set(name, col.n);
     this.total = v.metaCount + v.index.count;
-    this.old = v.metaCount > 0 ? new OldMeta(metaPath(dataDir, v.key)) : null;
+    this.old = v.metaCount > 0 ? new MetaReader(metaPath(dataDir, v.key)) : null;
     this.tmp = `${metaPath(dataDir, v.key)}.tmp`;
     try {
       this.fd = openSync(this.tmp, "w");
@@ -136,7 +134,7 @@ export class MetaWriter {
       sealed: v.sealed && v.committed === v.size,
       property_count: this.total,
     };
-    yield `${JSON.stringify(head).slice(0, -1)}${PROPERTIES_KEY}`;
+    yield encodeMetaHead(head);
     const fresh = new Map(this.taken);
     let first = true;
     if (this.old) {
@@ -162,7 +160,7 @@ export class MetaWriter {
       yield* this.entries(name, n, false);
       yield "]";
     }
-    yield "}}";
+    yield META_END;
   }
 
   private *entries(name: string, n: number, comma: boolean): Generator<string> {
@@ -170,7 +168,7 @@ export class MetaWriter {
     let parts: string[] = [];
     let sep = comma ? "," : "";
     for (const e of col.read(n)) {
-      parts.push(`{"type":"${PROPERTY_TYPES[e.type]}","offset":${e.offset},"length":${e.length}}`);
+      parts.push(encodeMetaEntry(PROPERTY_TYPES[e.type], e.offset, e.length));
       if (parts.length === BATCH) {
         yield sep + parts.join(",");
         sep = ",";
@@ -178,101 +176,5 @@ export class MetaWriter {
       }
     }
     if (parts.length > 0) yield sep + parts.join(",");
-  }
-}
-
-/**
- * A forward-only reader of a .meta file this module wrote: `"NAME":[entries]` pairs after
- * the scalars. Entries hold no `]`, and names are JSON strings, so a byte scan suffices.
- */
-class OldMeta {
-  private readonly fd: number;
-  private readonly store = Buffer.allocUnsafe(2 * SLICE);
-  /** The unread part of the file in `store`, from `at`. */
-  private buf = this.store.subarray(0, 0);
-  private at = 0;
-  private filePos = 0;
-  private eof = false;
-
-  constructor(path: string) {
-    try {
-      this.fd = openSync(path, "r");
-    } catch (err) {
-      throw new MetaCorrupt(`cannot read ${path}: ${(err as Error).message}`);
-    }
-    this.fill(8192);
-    const start = this.buf.indexOf(PROPERTIES_KEY);
-    if (start < 0) {
-      this.close();
-      throw new MetaCorrupt(`${path} has no properties`);
-    }
-    this.at = start + PROPERTIES_KEY.length;
-  }
-
-  /** The next name, or null after the last one. */
-  nextName(): string | null {
-    this.skip(0x2c); // ","
-    this.fill(16384);
-    if (this.buf[this.at] === 0x7d) return null; // "}"
-    if (this.buf[this.at] !== 0x22) throw new MetaCorrupt("expected a name");
-    let end = this.at + 1;
-    while (end < this.buf.length && this.buf[end] !== 0x22) end += this.buf[end] === 0x5c ? 2 : 1;
-    if (end >= this.buf.length) throw new MetaCorrupt("unterminated name");
-    const name = JSON.parse(this.buf.toString("utf8", this.at, end + 1)) as string;
-    this.at = end + 1;
-    this.expect(0x3a); // ":"
-    this.expect(0x5b); // "["
-    return name;
-  }
-
-  /** The raw bytes of the current name's entries, up to and consuming its "]". */
-  *entries(): Generator<Buffer> {
-    for (;;) {
-      this.fill(1);
-      const close = this.buf.indexOf(0x5d, this.at);
-      if (close >= 0) {
-        const tail = this.buf.subarray(this.at, close);
-        this.at = close + 1;
-        yield tail;
-        return;
-      }
-      if (this.eof) throw new MetaCorrupt("unterminated entries");
-      // The caller writes each part before asking for the next, so a view is enough.
-      const chunk = this.buf.subarray(this.at);
-      this.at = this.buf.length;
-      yield chunk;
-    }
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
-
-  private skip(byte: number): void {
-    this.fill(1);
-    if (this.buf[this.at] === byte) this.at++;
-  }
-
-  private expect(byte: number): void {
-    this.fill(1);
-    if (this.buf[this.at] !== byte) throw new MetaCorrupt(`expected ${String.fromCharCode(byte)}`);
-    this.at++;
-  }
-
-  /**
-   * Makes at least `min` unread bytes available, unless the file ends first. One buffer
-   * serves the whole file: a fresh one per read would be garbage outside the JS heap,
-   * which a thread that allocates little JS collects only rarely.
-   */
-  private fill(min: number): void {
-    while (!this.eof && this.buf.length - this.at < min) {
-      const unread = this.buf.length - this.at;
-      this.store.copyWithin(0, this.at, this.buf.length);
-      const n = readSync(this.fd, this.store, unread, this.store.length - unread, this.filePos);
-      if (n === 0) this.eof = true;
-      this.filePos += n;
-      this.buf = this.store.subarray(0, unread + n);
-      this.at = 0;
-    }
   }
 }

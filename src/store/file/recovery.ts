@@ -1,12 +1,12 @@
 import { closeSync, fdatasyncSync, readdirSync, rmSync } from "node:fs";
 import type { Log } from "../../core/log.js";
 import { parseVersionKey } from "../../core/names.js";
+import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import type { VersionRef } from "./group.js";
 import type { GroupCommit } from "./group-commit.js";
 import type { MetaKeeper } from "./meta-keeper.js";
 import type { FsyncMode } from "./protocol.js";
 import { cutTornTail, isConsistent, quickState } from "./startup-check.js";
-import { ITEM_CLOSE, ITEM_OPEN } from "./version.js";
 import { loadVersion } from "./version-loader.js";
 import type { VersionCache } from "./versions.js";
 

@@ -1,15 +1,13 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from "node:fs";
-import { dataPath, metaPath } from "../../format/meta-file.js";
-import { ITEM_CLOSE } from "./version.js";
+import { ITEM_CLOSE } from "../../format/item-file.js";
+import { dataPath, readMetaHead } from "../../format/meta-file.js";
 
 /**
  * The cheap start-up look at one version: three small reads, no index parsing. A version
  * whose data file ends with a whole line and whose .meta agrees on size and seal needs
  * nothing; anything else gets the full repair (version-loader.ts). Meta files are written
- * with their scalar fields before `properties`, so the first KiB holds all we need.
+ * with their scalar fields before `properties` (readMetaHead reads only those).
  */
-
-const META_HEAD = 1024;
 
 export interface QuickState {
   size: number;
@@ -18,22 +16,6 @@ export interface QuickState {
   wholeTail: boolean;
   /** What the .meta file claims, if it could be read. */
   meta: { size: number; sealed: boolean } | null;
-}
-
-function readHead(path: string, max: number): string | null {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    return null;
-  }
-  try {
-    const buf = Buffer.alloc(max);
-    const n = readSync(fd, buf, 0, max, 0);
-    return buf.toString("utf8", 0, n);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function quickState(dataDir: string, key: string): QuickState {
@@ -49,14 +31,12 @@ export function quickState(dataDir: string, key: string): QuickState {
   } finally {
     closeSync(fd);
   }
-  const head = readHead(metaPath(dataDir, key), META_HEAD);
-  const sizeMatch = head && /"size":(\d+)/.exec(head);
-  const sealedMatch = head && /"sealed":(true|false)/.exec(head);
+  const head = readMetaHead(dataDir, key);
   return {
     size,
     sealed: tail === ITEM_CLOSE,
     wholeTail: size === 0 || tail.endsWith("\n"),
-    meta: sizeMatch && sealedMatch ? { size: Number(sizeMatch[1]), sealed: sealedMatch[1] === "true" } : null,
+    meta: head && { size: head.size, sealed: head.sealed },
   };
 }
 

@@ -1,11 +1,11 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { errors } from "../../core/errors.js";
-import { scanDataFile } from "../../format/data-file.js";
+import { ITEM_OPEN, scanDataFile } from "../../format/item-file.js";
 import { dataPath, readMetaHead } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
 import { REBUILD_BATCH } from "./meta-keeper.js";
 import { MetaWriter } from "./meta-writer.js";
-import { ITEM_OPEN, Version } from "./version.js";
+import { Version } from "./version.js";
 
 /**
  * Opens an existing version and brings it to a consistent state: the .meta file is

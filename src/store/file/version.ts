@@ -6,9 +6,6 @@ import type { PropertyIndex } from "../../format/property-index.js";
  * `committed`. `index` holds only what the .meta file does not have yet.
  */
 
-export const ITEM_OPEN = "<item>\n";
-export const ITEM_CLOSE = "</item>\n";
-
 export class Version {
   /** Write handle; -1 once sealed and closed. */
   fd = -1;

@@ -2,6 +2,7 @@ import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from "node:fs";
 import { DbError, errors } from "../../core/errors.js";
 import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
+import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { dataPath } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
 import type { Group } from "./group.js";
@@ -9,7 +10,7 @@ import type { GroupCommit } from "./group-commit.js";
 import type { MetaKeeper } from "./meta-keeper.js";
 import type { FsyncMode } from "./protocol.js";
 import type { ReaderSlots } from "./reader-slots.js";
-import { ITEM_CLOSE, ITEM_OPEN, Version } from "./version.js";
+import { Version } from "./version.js";
 import { loadVersion } from "./version-loader.js";
 
 /**
