@@ -68,7 +68,7 @@ export interface EngineStats {
   slots: number;
   versions: number;
   writeHandles: number;
-  /** Write requests the storage worker is tracking (begun, not yet finished or dropped). */
+  /** Write requests the store is tracking (begun, not yet finished or dropped). */
   storageWriters: number;
   /** Body bytes the write requests hold now: unparsed, being parsed, or waiting to commit. */
   writeQueueBytes: number;
@@ -96,7 +96,7 @@ export class Engine {
 
   private constructor(
     private readonly options: Readonly<EngineOptions>,
-    private storage: Store,
+    private store: Store,
     private readonly pool: ParserPool,
   ) {
     this.log = options.log ?? SILENT;
@@ -112,11 +112,11 @@ export class Engine {
 
   /** Opens the backend's store (after its recovery); on failure the backend is closed. */
   static async open(options: EngineOptions): Promise<Engine> {
-    const storage = await options.backend.open().catch((err: Error) => {
+    const store = await options.backend.open().catch((err: Error) => {
       options.backend.close();
       throw err;
     });
-    const engine = new Engine(options, storage, new ParserPool(options.parserThreads, options.faults?.parserCrash));
+    const engine = new Engine(options, store, new ParserPool(options.parserThreads, options.faults?.parserCrash));
     engine.watchStorage();
     return engine;
   }
@@ -127,10 +127,10 @@ export class Engine {
    * opens a new one: it recovers like any start-up, and new requests go to it.
    */
   private watchStorage(): void {
-    const current = this.storage;
+    const current = this.store;
     current.died.then((err) => {
-      if (this.closing || this.storage !== current) return;
-      this.log.error(`the storage worker died (${err.message}); starting a new one`, { event: "storage_restart" });
+      if (this.closing || this.store !== current) return;
+      this.log.error(`the store failed (${err.message}); opening a new one`, { event: "storage_restart" });
       for (const feed of this.feeds.values()) feed.fail(errors.internal("storage restarted"));
       this.feeds.clear();
       const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
@@ -150,7 +150,7 @@ export class Engine {
           await next.close();
           return;
         }
-        this.storage = next;
+        this.store = next;
         this.restarting = null;
         this.watchStorage();
       });
@@ -160,11 +160,11 @@ export class Engine {
 
   /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
   get recovery(): RecoveryReport {
-    return this.storage.recovery;
+    return this.store.recovery;
   }
 
   /**
-   * Starts one write request. Nothing waits for the storage worker here: a refusal
+   * Starts one write request. Nothing waits for the store here: a refusal
    * (sealed, superseded, X-Expected-Offset) arrives as the writer's result, and the
    * version is created by the request's first commit.
    */
@@ -224,7 +224,7 @@ export class Engine {
   }
 
   private writerDeps() {
-    return { pool: this.pool, storage: this.storage, maxPropertyBytes: this.options.maxPropertyBytes };
+    return { pool: this.pool, store: this.store, maxPropertyBytes: this.options.maxPropertyBytes };
   }
 
   private newWriter(target: WriteTarget): Writer {
@@ -239,7 +239,7 @@ export class Engine {
   async openReader(itemId: string, version: number, opts: ReadOptions): Promise<ReadSession> {
     await this.assertOpen();
     parseItemId(itemId);
-    const handle = await this.storage.open(itemId, checkVersion(version));
+    const handle = await this.store.open(itemId, checkVersion(version));
     if (!handle) throw errors.versionNotFound(itemId, version);
     const release = once(() => handle.close());
     try {
@@ -330,7 +330,7 @@ export class Engine {
 
   /**
    * Counters for tests and operators: feeds (one Atomics.waitAsync each), live readers,
-   * write requests in flight, and from the storage worker the slots, loaded versions and
+   * write requests in flight, and from the store the slots, loaded versions and
    * write handles it holds.
    */
   async stats(): Promise<EngineStats> {
@@ -338,20 +338,20 @@ export class Engine {
     for (const f of this.feeds.values()) readers += f.readerCount;
     let writeQueueBytes = this.smallWrites.bytes;
     for (const w of this.writers) writeQueueBytes += w.queuedBytes;
-    const storage = await this.storage.stats();
+    const stored = await this.store.stats();
     return {
       feeds: this.feeds.size,
       readers,
       writers: this.writers.size + this.smallWrites.count,
       writeQueueBytes,
-      slots: storage.slots,
-      versions: storage.versions,
-      writeHandles: storage.writeHandles,
-      storageWriters: storage.writers,
+      slots: stored.slots,
+      versions: stored.versions,
+      writeHandles: stored.writeHandles,
+      storageWriters: stored.writers,
     };
   }
 
-  /** Ends live readers at a property boundary, then stops the pool and the storage worker. */
+  /** Ends live readers at a property boundary, then stops the pool and the store. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -359,7 +359,7 @@ export class Engine {
     this.skipRestartDelay?.();
     await this.restarting?.catch(() => undefined);
     await this.pool.close();
-    await this.storage.close();
+    await this.store.close();
     this.options.backend.close();
   }
 

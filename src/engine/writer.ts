@@ -10,7 +10,7 @@ import type { Committed, Store } from "../store/types.js";
  * At most one parse task per request is in flight (properties must stay in body order);
  * chunks that arrive meanwhile are batched into the next task, so a fast writer pays one
  * thread hop per batch, not per property. Appends are pipelined: the next slice parses
- * while the storage worker commits the previous one, and the storage worker keeps their
+ * while the store commits the previous one, and the store keeps their
  * order because it handles messages in arrival order.
  */
 
@@ -41,7 +41,7 @@ export class WriteFailure extends Error {
 
 export interface WriterDeps {
   pool: ParserPool;
-  storage: Store;
+  store: Store;
   maxPropertyBytes: number;
 }
 
@@ -83,7 +83,7 @@ export class Writer extends EventEmitter {
   private settle!: { resolve: (r: WriteResult) => void; reject: (e: WriteFailure) => void };
 
   private readonly id: number;
-  /** The storage worker has heard of this request (begin or write sent). */
+  /** The store has heard of this request (begin or write sent). */
   private begun = false;
   private received = 0;
 
@@ -97,11 +97,11 @@ export class Writer extends EventEmitter {
     });
     // The caller awaits `finish()`; an abandoned writer must not raise unhandled rejections.
     this.done.catch(() => undefined);
-    this.id = deps.storage.newWriterId();
+    this.id = deps.store.newWriterId();
   }
 
   /**
-   * The storage worker hears of the request with its first parse result, not before: a
+   * The store hears of the request with its first parse result, not before: a
    * body that is whole by then (the usual small request) goes as one `write` message.
    * The first chunk is parsed as soon as it arrives, so a refusal (a sealed version, say)
    * still comes before a large body is read.
@@ -111,7 +111,7 @@ export class Writer extends EventEmitter {
     this.begun = true;
     const { itemId, version, expectedOffset } = this.target;
     this.track(
-      this.deps.storage.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: DbError) => {
+      this.deps.store.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: DbError) => {
         // A refusal means nothing of the request was written; it is the answer, whatever
         // else went wrong meanwhile (a bad body, say).
         this.error = err;
@@ -122,7 +122,7 @@ export class Writer extends EventEmitter {
 
   /**
    * Body bytes this request holds: unparsed, in a parse task, or parsed and waiting for
-   * the storage worker. Backpressure keeps it bounded whatever the body's size.
+   * the store. Backpressure keeps it bounded whatever the body's size.
    */
   get queuedBytes(): number {
     return this.pendingBytes + this.remainder.length + this.parsingBytes + this.appendBytesInFlight;
@@ -300,7 +300,7 @@ export class Writer extends EventEmitter {
     this.finishEnd = null;
     const count = out.props.count;
     this.track(
-      storeWhole(this.deps.storage, this.id, this.target, out).then(({ end }) => {
+      storeWhole(this.deps.store, this.id, this.target, out).then(({ end }) => {
         if (count > 0) {
           this.committed += count;
           this.lastEnd = end;
@@ -314,7 +314,7 @@ export class Writer extends EventEmitter {
     const size = out.out.length;
     this.appendBytesInFlight += size;
     this.track(
-      this.deps.storage.append({ writer: this.id, bytes: out.out, props: out.props }).then((reply) => {
+      this.deps.store.append({ writer: this.id, bytes: out.out, props: out.props }).then((reply) => {
         this.committed += out.props.count;
         this.lastEnd = reply.end;
       }),
@@ -365,7 +365,7 @@ export class Writer extends EventEmitter {
     if (!failed && this.finalParsed && this.finishEnd === undefined) {
       this.finishEnd = null;
       this.track(
-        this.deps.storage.finish(this.id, this.target.seal).then((reply) => {
+        this.deps.store.finish(this.id, this.target.seal).then((reply) => {
           this.finishEnd = reply.end;
         }),
       );
@@ -378,7 +378,7 @@ export class Writer extends EventEmitter {
       this.settle.resolve({ committed: this.committed, offset, sealed: this.target.seal });
       return;
     }
-    if (this.begun && this.finishEnd === undefined) this.deps.storage.drop(this.id);
+    if (this.begun && this.finishEnd === undefined) this.deps.store.drop(this.id);
     const error = this.error ?? errors.internal("the client disconnected");
     this.settle.reject(new WriteFailure(error, this.committed));
   }
@@ -388,10 +388,10 @@ export class Writer extends EventEmitter {
  * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
  * `end` is the version's length after the body's properties (before any seal).
  */
-function storeWhole(storage: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
+function storeWhole(store: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
   const { itemId, version, expectedOffset, seal } = target;
   const some = out.props.count > 0;
-  return storage.write({
+  return store.write({
     writer,
     itemId,
     version,
@@ -425,7 +425,7 @@ export function writeWhole(
   if (out.error) return null;
   const committed = out.props.count;
   // One continuation between the reply and the caller: this path runs per small request.
-  return storeWhole(deps.storage, deps.storage.newWriterId(), target, out).then(
+  return storeWhole(deps.store, deps.store.newWriterId(), target, out).then(
     (reply) => {
       settled();
       return { committed, offset: reply.end, sealed: target.seal };

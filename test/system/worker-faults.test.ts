@@ -54,7 +54,7 @@ describe("a worker that crashes", () => {
       const died = s
         .output()
         .split("\n")
-        .find((l) => l.includes("storage worker died"));
+        .find((l) => l.includes("the store failed (storage worker exited"));
       expect(JSON.parse(died ?? "{}")).toMatchObject({ level: "error", event: "storage_restart" });
       // The 500 is logged once, as JSON, with its request id.
       const failed = s
