@@ -1,9 +1,10 @@
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.js";
-import { type Log, pinoLog } from "./core/log.js";
+import type { Log } from "./core/log.js";
 import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
+import { pinoLog } from "./logger.js";
 import { routeItemStream } from "./protocols/item-stream/routes.js";
 import { fileBackend } from "./store/file/index.js";
 

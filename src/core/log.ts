@@ -1,9 +1,8 @@
-import { pino } from "pino";
-
 /**
- * The server's log: JSON lines on standard error (pino), one per event worth an
- * operator's attention, with fields a machine can read. The storage worker has no
- * logger of its own: its lines cross its message port (postingLog) and are written here.
+ * The server's log: JSON lines on standard error, one per event worth an operator's
+ * attention, with fields a machine can read. Start-up makes the one writer (src/logger.ts,
+ * pino); the storage worker has none of its own: its lines cross its message port
+ * (postingLog) and the main thread writes them. So no worker thread loads pino.
  * Standard output has the one "listening" line and nothing else.
  */
 
@@ -21,20 +20,6 @@ export interface Log {
 
 /** A level a Log line is written at, as it crosses a thread. */
 export type LineLevel = keyof Log;
-
-export function pinoLog(level: LogLevel): Log {
-  // Synchronous: lines are few, and one written just before an exit must not be lost.
-  const p = pino(
-    { name: "stream-db", level, formatters: { level: (label) => ({ level: label }) } },
-    pino.destination({ dest: 2, sync: true }),
-  );
-  return {
-    error: (message, fields) => p.error(fields ?? {}, message),
-    warn: (message, fields) => p.warn(fields ?? {}, message),
-    info: (message, fields) => p.info(fields ?? {}, message),
-    debug: (message, fields) => p.debug(fields ?? {}, message),
-  };
-}
 
 /** A Log whose lines are handed to `post` (another thread's logger writes them). */
 export function postingLog(post: (level: LineLevel, message: string, fields?: LogFields) => void): Log {

@@ -79,6 +79,11 @@ describe("layers", () => {
     expect(builders).toEqual([]);
   });
 
+  it("only start-up's logger loads pino: no worker thread pays for it", () => {
+    const users = files.filter((f) => /from "pino"/.test(readFileSync(join(SRC, f), "utf8")));
+    expect(users).toEqual(["logger.ts"]);
+  });
+
   it("logs go through the logger: no console outside the entry point", () => {
     const users = files.filter(
       (f) => f !== "server.ts" && /console\.(log|error|warn|info)/.test(readFileSync(join(SRC, f), "utf8")),
