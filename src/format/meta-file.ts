@@ -29,7 +29,8 @@ export interface MetaHead {
   property_count: number;
 }
 
-const HEAD_BYTES = 4096;
+/** The scalars are at most about 400 bytes (an item id is at most 200 characters). */
+const HEAD_BYTES = 1024;
 const PROPERTIES_KEY = ',"properties":{';
 
 /** Reads the scalar fields from the start of the file; null if missing or malformed. */
@@ -38,7 +39,7 @@ export function readMetaHead(dataDir: string, key: string): MetaHead | null {
   try {
     const fd = openSync(metaPath(dataDir, key), "r");
     try {
-      const buf = Buffer.alloc(HEAD_BYTES);
+      const buf = Buffer.allocUnsafe(HEAD_BYTES);
       text = buf.toString("utf8", 0, readSync(fd, buf, 0, HEAD_BYTES, 0));
     } finally {
       closeSync(fd);
