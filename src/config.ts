@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { type Faults, faultsFrom } from "./core/faults.js";
 import { LOG_LEVELS, type LogLevel } from "./core/log.js";
+import type { ServerOptions } from "./http/context.js";
 import type { FsyncMode } from "./store/file/index.js";
 
 /**
@@ -8,7 +9,8 @@ import type { FsyncMode } from "./store/file/index.js";
  * validated into a frozen Config. A bad value stops the process with a one-line reason.
  */
 
-export interface Config {
+/** The HTTP side's options (limits and timeouts), and these. */
+export interface Config extends ServerOptions {
   port: number;
   host: string;
   dataDir: string;
@@ -16,15 +18,6 @@ export interface Config {
   /** undefined: piscina's default for this machine. */
   parserThreads: number | undefined;
   maxPropertyBytes: number;
-  /** Largest request head (request line and headers); more is 431. */
-  maxHeaderBytes: number;
-  /** A client must finish sending its request head within this (slowloris guard). */
-  headersTimeoutMs: number;
-  /** A write whose body sends nothing for this long gets 408 (bodies may stream slowly). */
-  bodyIdleTimeoutMs: number;
-  maxReaders: number;
-  maxReadersPerVersion: number;
-  maxWriters: number;
   logLevel: LogLevel;
   /** Test hooks from the environment only (README, "Fault injection"). */
   faults: Faults;

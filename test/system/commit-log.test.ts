@@ -1,5 +1,6 @@
 import fs, {
   closeSync,
+  copyFileSync,
   existsSync,
   openSync,
   readdirSync,
@@ -11,11 +12,10 @@ import fs, {
 } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { CommitLog, inspectLog, LOG_NAME } from "../../dist/store/file/commit-log.js";
 import { get, line, post, prop } from "../helpers/http.js";
-import { type ChildServer, spawnServer, tempDir } from "../helpers/server.js";
+import { type ChildServer, ROOT, spawnServer, tempDir } from "../helpers/server.js";
 
 /**
  * In batch mode small appends are acknowledged once the commit log is synced; their data
@@ -170,8 +170,8 @@ describe("the commit log", () => {
     const dir = tempDir();
     const item = Buffer.from("<item>\n");
     const a = Buffer.from('<property for="x"><string>a</string></property>\n');
-    const legacy = Buffer.concat([firstFormat("l_1", 0, item), firstFormat("l_1", 7, a), firstFormat("m_1", 0, item)]);
-    writeFileSync(join(dir, LOG_NAME), legacy);
+    // Its three records: <item> and `a` for l_1, <item> for m_1.
+    copyFileSync(join(ROOT, "test/fixtures/formats/wal1", LOG_NAME), join(dir, LOG_NAME));
     const { log, replayed } = CommitLog.open(dir, true);
     if (!log) throw new Error("no log");
     expect(replayed).toBe(3);
@@ -295,18 +295,4 @@ function withFailingWriteSync(fails: (position: unknown) => boolean, body: () =>
     (fs as { writeSync: unknown }).writeSync = real;
     syncBuiltinESMExports();
   }
-}
-
-/** A record as the first format wrote it: from byte 0 of the file, its checksum unseeded. */
-function firstFormat(key: string, offset: number, bytes: Buffer): Buffer {
-  const k = Buffer.from(key);
-  const record = Buffer.alloc(24 + k.length + bytes.length);
-  record.writeUInt32LE(0x314c4157, 0);
-  record.writeUInt16LE(k.length, 4);
-  record.writeBigUInt64LE(BigInt(offset), 8);
-  record.writeUInt32LE(bytes.length, 16);
-  k.copy(record, 24);
-  bytes.copy(record, 24 + k.length);
-  record.writeUInt32LE(crc32(record.subarray(24)), 20);
-  return record;
 }
