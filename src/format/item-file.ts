@@ -6,7 +6,7 @@ import type { PropertyIndex } from "./property-index.js";
  * The data file's format, written and read in one place: `<item>\n`, then one canonical
  * property per line (each value checked against its type and written in one canonical
  * form), then `</item>\n` at the seal. Writing is canonicalValue and canonicalLine;
- * reading back is scanDataFile.
+ * reading back is readLine (one line) and scanDataFile (a file, into its index).
  */
 
 export const ITEM_OPEN = "<item>\n";
@@ -122,7 +122,8 @@ export function canonicalLine(name: string, type: PropertyType, value: string): 
  * find where a crash tore the last property. The file is the truth; this only reads.
  */
 
-const LINE = /^<property for="([^"]*)"><(string|number|boolean|datetime|binary)>[^<]*<\/\2><\/property>$/;
+/** A canonical line: name, type, value (values never hold `<`: it is escaped). */
+const LINE = /^<property for="([^"]*)"><(string|number|boolean|datetime|binary)>([^<]*)<\/\2><\/property>$/;
 const CHUNK = 1 << 20;
 
 export interface ScanResult {
@@ -133,7 +134,8 @@ export interface ScanResult {
   corruptAt?: number;
 }
 
-function unescapeName(s: string): string {
+/** escapeXml undone: the text a canonical line holds. */
+export function unescapeXml(s: string): string {
   return s.includes("&")
     ? s.replace(/&(amp|lt|gt|quot|#10|#13);/g, (_, e: string) =>
         e === "amp" ? "&" : e === "lt" ? "<" : e === "gt" ? ">" : e === "quot" ? '"' : e === "#10" ? "\n" : "\r",
@@ -176,7 +178,7 @@ export function scanDataFile(
       const m = LINE.exec(line);
       if (!m) return { end: offset, sealed: false, corruptAt: offset };
       // latin1 keeps offsets byte-exact; names are decoded as UTF-8 only for the index.
-      const name = unescapeName(Buffer.from(m[1], "latin1").toString("utf8"));
+      const name = unescapeXml(Buffer.from(m[1], "latin1").toString("utf8"));
       index.add(name, PROPERTY_TYPES.indexOf(m[2] as never), offset, line.length);
       if (onFull && index.count >= onFull.every) onFull.flush(carryStart + lineStart);
     }
@@ -184,4 +186,19 @@ export function scanDataFile(
     carry = text.slice(lineStart);
   }
   return { end: carryStart, sealed };
+}
+
+/** One canonical line read back: its name and type, and its value as text (unescaped). */
+export interface StoredProperty {
+  name: string;
+  type: PropertyType;
+  value: string;
+}
+
+/** A canonical property line (without its newline) as canonicalLine wrote it; null if it is not one. */
+export function readLine(line: string): StoredProperty | null {
+  const m = LINE.exec(line);
+  if (!m) return null;
+  const type = m[2] as PropertyType;
+  return { name: unescapeXml(m[1]), type, value: type === "string" ? unescapeXml(m[3]) : m[3] };
 }

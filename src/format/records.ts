@@ -1,0 +1,89 @@
+import { readLine, type StoredProperty } from "./item-file.js";
+
+/**
+ * The typed views' property record (contract section 6), the same for NDJSON lines, SSE
+ * `data:` and JSON array elements:
+ *   {"offset":7,"next":65,"name":"age","type":"number","value":25}
+ * `offset` is where the property's line starts in the data file and `next` the byte
+ * after its newline, so every format resumes where any other stopped. A number keeps
+ * its canonical digits in the JSON text (the number grammar of item-file.ts is JSON's),
+ * never rounded through a double; a datetime and base64 binary are JSON strings.
+ *
+ * The records are built from the data file's bytes as committed, which the readers get
+ * in chunks that may end inside a line: LineSplitter carries the unfinished line.
+ */
+
+export interface PropertyRecord extends StoredProperty {
+  offset: number;
+  next: number;
+}
+
+/** The record as JSON text, numbers with their digits as stored. */
+export function recordJson(r: PropertyRecord): string {
+  return `{"offset":${r.offset},"next":${r.next},"name":${JSON.stringify(r.name)},"type":"${r.type}","value":${valueJson(r)}}`;
+}
+
+function valueJson(p: StoredProperty): string {
+  return p.type === "number" || p.type === "boolean" ? p.value : JSON.stringify(p.value);
+}
+
+/**
+ * Cuts the committed bytes of a data file, handed over in chunks at their file offsets,
+ * into records. `<item>` and `</item>` are not properties and give none; a line that is
+ * not a canonical property (a damaged file) is an error, since committed bytes are
+ * always whole canonical lines.
+ */
+export class LineSplitter {
+  /** The unfinished line's pieces, from file offset `carryAt`: joined once, when it ends. */
+  private pieces: Buffer[] = [];
+  private carryAt = 0;
+  private carryBytes = 0;
+  private expected: number | null = null;
+
+  /** Records of the lines that `chunk`, committed at file offset `at`, completes. */
+  push(chunk: Buffer, at: number): PropertyRecord[] {
+    if (this.expected !== null && at !== this.expected) {
+      throw new Error(`a chunk at ${at} does not follow the bytes before it (${this.expected})`);
+    }
+    this.expected = at + chunk.length;
+    const records: PropertyRecord[] = [];
+    let from = 0;
+    let nl = chunk.indexOf(0x0a);
+    if (nl < 0) {
+      this.hold(chunk, at);
+      return records;
+    }
+    if (this.pieces.length > 0) {
+      this.pieces.push(chunk.subarray(0, nl));
+      this.take(records, Buffer.concat(this.pieces).toString("utf8"), this.carryAt, at + nl + 1);
+      this.pieces = [];
+      this.carryBytes = 0;
+      from = nl + 1;
+      nl = chunk.indexOf(0x0a, from);
+    }
+    for (; nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+      this.take(records, chunk.toString("utf8", from, nl), at + from, at + nl + 1);
+      from = nl + 1;
+    }
+    if (from < chunk.length) this.hold(chunk.subarray(from), at + from);
+    return records;
+  }
+
+  /** Bytes held of an unfinished line: a reader's memory beyond its stream buffer. */
+  get carried(): number {
+    return this.carryBytes;
+  }
+
+  private hold(piece: Buffer, at: number): void {
+    if (this.pieces.length === 0) this.carryAt = at;
+    this.pieces.push(piece);
+    this.carryBytes += piece.length;
+  }
+
+  private take(records: PropertyRecord[], line: string, offset: number, next: number): void {
+    if (line === "<item>" || line === "</item>") return;
+    const p = readLine(line);
+    if (!p) throw new Error(`the data file holds no property at byte ${offset}`);
+    records.push({ name: p.name, type: p.type, value: p.value, offset, next });
+  }
+}
