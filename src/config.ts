@@ -89,30 +89,34 @@ const SPECS = {
     fallback: "10000",
     help: "concurrent reads of one version; more is 503",
   },
-  logLevel: {
-    flag: "--log-level",
-    env: "STREAM_DB_LOG_LEVEL",
-    fallback: "info",
-    help: `${LOG_LEVELS.join(" | ")}: the least a line must be to be logged`,
-  },
   maxWriters: {
     flag: "--max-writers",
     env: "STREAM_DB_MAX_WRITERS",
     fallback: "1024",
     help: "concurrent write requests; more is 503",
   },
+  logLevel: {
+    flag: "--log-level",
+    env: "STREAM_DB_LOG_LEVEL",
+    fallback: "info",
+    help: `${LOG_LEVELS.join(" | ")}: the least a line must be to be logged`,
+  },
 } satisfies Record<Exclude<keyof Config, "faults">, OptionSpec>;
 
-export const USAGE = [
-  "Usage: node dist/server.js [options]",
-  "",
-  "Options (flag, then environment variable, then default):",
-  ...Object.values(SPECS).map(
-    (s) => `  ${`${s.flag} <value>`.padEnd(28)}${s.env.padEnd(30)}${(s.fallback ?? "-").padEnd(10)} ${s.help}`,
-  ),
-  `  ${"-h, --help".padEnd(28)}print this and exit`,
-  `  ${"--version".padEnd(28)}print the version and exit`,
-].join("\n");
+/** Columns as wide as their longest entry, so no flag runs into its variable. */
+export const USAGE = ((): string => {
+  const rows = Object.values(SPECS).map((s): string[] => [`${s.flag} <value>`, s.env, s.fallback ?? "-", s.help]);
+  const width = (i: number) => Math.max(...rows.map((r) => r[i].length)) + 2;
+  const [flag, env, fallback] = [width(0), width(1), width(2)];
+  return [
+    "Usage: node dist/server.js [options]",
+    "",
+    "Options (flag, then environment variable, then default):",
+    ...rows.map((r) => `  ${r[0].padEnd(flag)}${r[1].padEnd(env)}${r[2].padEnd(fallback)}${r[3]}`),
+    `  ${"-h, --help".padEnd(flag)}print this and exit`,
+    `  ${"--version".padEnd(flag)}print the version and exit`,
+  ].join("\n");
+})();
 
 function logLevel({ name, raw }: { name: string; raw: string | undefined }): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw);

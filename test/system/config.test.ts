@@ -45,6 +45,11 @@ describe("configuration", () => {
       }
       expect(stdout).toContain("-h, --help");
       expect(stdout).toContain("--version");
+      // Aligned: every flag stands apart from its variable, and every variable from its default.
+      const rows = stdout.split("\n").filter((l) => l.includes("<value>"));
+      const envAt = new Set(rows.map((l) => l.search(/ (PORT|HOST|STREAM_DB_)/) + 1));
+      expect(envAt.size).toBe(1);
+      for (const row of rows) expect(row).toMatch(/<value> {2,}\S+ {2,}\S+ {2,}\S/);
     }
   });
 
