@@ -90,6 +90,11 @@ export class Feed implements ReaderSource {
     });
   }
 
+  /** The feed's bytes can be read (see StoredVersion.ready). */
+  ready(): Promise<void> {
+    return this.version.ready();
+  }
+
   attach(reader: ReaderStream): void {
     this.all.add(reader);
   }

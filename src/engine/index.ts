@@ -257,6 +257,7 @@ export class Engine {
         const sealed = state.kind === "sealed";
         // A fixed range reads on its own handle; the feed was only needed to wait.
         if (sealed || !follows(opts)) return await this.snapshot(handle, state.length, sealed, opts, release);
+        await feed.ready();
         return this.liveSession(feed, state.length, opts, release);
       } finally {
         feed.unhold();
@@ -299,6 +300,7 @@ export class Engine {
     release: () => void,
   ): Promise<ReadSession> {
     const { start, limit } = fixedRange(length, opts);
+    await handle.ready();
     const source = fixedSource(handle, limit);
     const done = release;
     return {
@@ -365,7 +367,10 @@ export class Engine {
 
   private async assertOpen(): Promise<void> {
     if (this.closing) throw errors.shuttingDown();
-    if (this.restarting) await this.restarting;
+    if (!this.restarting) return;
+    await this.restarting;
+    // A shutdown during the restart ends it without a new store.
+    if (this.closing) throw errors.shuttingDown();
   }
 }
 

@@ -60,6 +60,12 @@ export interface StoredVersion {
    * `timeoutMs` at the latest (a guard against a missed wake-up, not a promise of change).
    */
   changed(timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once the version's bytes can be read (the file engine opens its data file),
+   * rejects if they cannot: a read session calls it before its answer's head goes out,
+   * so such a failure is an error answer, not a body cut short.
+   */
+  ready(): Promise<void>;
   /** Reads committed bytes at `position` into `buf`; the count read (0 at the end). */
   read(buf: Buffer, position: number): Promise<number>;
   /**

@@ -23,4 +23,18 @@ describe("a store that dies", () => {
     await new Promise((r) => setTimeout(r, 400));
     expect(opens).toBe(1);
   });
+
+  it("requests waiting on a restart that a shutdown ends are answered shutting_down", async () => {
+    const backend = fileBackend({ dataDir: tempDir(), fsync: "batch", faults: { storageCrash: "boom" } });
+    const engine = await Engine.open({ backend, maxPropertyBytes: 1 << 20 });
+    await expect(engine.writeWhole("boom", 1, {}, Buffer.from(prop("a", "string", "x")))).rejects.toThrow();
+    await new Promise((r) => setImmediate(r));
+    // Both wait for the new store, which the shutdown stops from ever starting.
+    const read = engine.openReader("a", 1, { offset: 0, follow: true, wait: true });
+    const write = engine.openWriter("a", 1);
+    for (const p of [read, write]) p.catch(() => undefined);
+    await engine.close();
+    await expect(read).rejects.toMatchObject({ code: "shutting_down" });
+    await expect(write).rejects.toMatchObject({ code: "shutting_down" });
+  });
 });

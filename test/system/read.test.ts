@@ -1,4 +1,6 @@
+import { renameSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { get, line, liveRead, post, prop } from "../helpers/http.js";
@@ -259,6 +261,23 @@ describe("GET /read-item-stream", () => {
     } finally {
       c.child.kill("SIGKILL");
     }
+  });
+
+  it("a data file that cannot be opened is a 500 before any header, and a later read tries again", async () => {
+    const item = fresh();
+    await post(w(item), prop("a", "string", "x"));
+    const path = join(s.dataDir, `${item}_1.data`);
+    renameSync(path, `${path}.away`);
+    try {
+      for (const url of [r(item, 1, "?follow=false"), r(item)]) {
+        const a = await get(url);
+        expect(a.status).toBe(500);
+        expect(a.json().error.code).toBe("internal_error");
+      }
+    } finally {
+      renameSync(`${path}.away`, path);
+    }
+    expect((await get(r(item, 1, "?follow=false"))).text).toBe(HEAD + line("a", "string", "x"));
   });
 
   it("rejects a malformed ?offset with 400", async () => {

@@ -48,6 +48,10 @@ export class FileVersion implements StoredVersion {
     if (wait.async) await wait.value;
   }
 
+  async ready(): Promise<void> {
+    if (!this.file) await this.openFile();
+  }
+
   async read(buf: Buffer, position: number): Promise<number> {
     const file = this.file ?? (await this.openFile());
     return (await file.read(buf, 0, buf.length, position)).bytesRead;
@@ -75,7 +79,14 @@ export class FileVersion implements StoredVersion {
 
   private async openFile(): Promise<FileHandle> {
     this.opening ??= open(this.path, "r");
-    const file = await this.opening;
+    let file: FileHandle;
+    try {
+      file = await this.opening;
+    } catch (err) {
+      // Not kept: the next read tries again (a descriptor may be free by then).
+      this.opening = null;
+      throw err;
+    }
     if (this.closed) {
       // Closed while the file was opening: nobody will close it later.
       this.opening = null;
