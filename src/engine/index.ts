@@ -117,7 +117,7 @@ export class Engine {
       throw err;
     });
     const engine = new Engine(options, store, new ParserPool(options.parserThreads, options.faults?.parserCrash));
-    engine.watchStorage();
+    engine.watchStore();
     return engine;
   }
 
@@ -126,36 +126,40 @@ export class Engine {
    * flight on it fail with 500, its readers are cut (they reconnect), and the backend
    * opens a new one: it recovers like any start-up, and new requests go to it.
    */
-  private watchStorage(): void {
+  private watchStore(): void {
     const current = this.store;
     current.died.then((err) => {
       if (this.closing || this.store !== current) return;
       this.log.error(`the store failed (${err.message}); opening a new one`, { event: "storage_restart" });
       for (const feed of this.feeds.values()) feed.fail(errors.internal("storage restarted"));
       this.feeds.clear();
-      const delay = Math.min(10_000, 100 * 2 ** this.restarts++);
-      const waited = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.skipRestartDelay = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.restarting = waited.then(async () => {
-        // A shutdown meanwhile: no new store may start, least of all after close() let
-        // the backend go (the file engine's data-directory lock).
-        if (this.closing) return;
-        const next = await this.options.backend.open();
-        if (this.closing) {
-          await next.close();
-          return;
-        }
-        this.store = next;
-        this.restarting = null;
-        this.watchStorage();
-      });
+      this.restarting = this.reopenAfter(Math.min(10_000, 100 * 2 ** this.restarts++));
       this.restarting.catch((e: Error) => this.log.error(`storage restart failed: ${e.message}`));
     });
+  }
+
+  /**
+   * Opens a new store after `delayMs`, unless a shutdown comes first (close() cuts the
+   * wait short): no new store may start then, least of all after close() let the backend
+   * go (the file engine's data-directory lock).
+   */
+  private async reopenAfter(delayMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.skipRestartDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    if (this.closing) return;
+    const next = await this.options.backend.open();
+    if (this.closing) {
+      await next.close();
+      return;
+    }
+    this.store = next;
+    this.restarting = null;
+    this.watchStore();
   }
 
   /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
