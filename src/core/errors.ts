@@ -17,6 +17,8 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "header_too_large"
   | "request_timeout"
+  | "not_acceptable"
+  | "offset_not_at_property"
   // a write body
   | "invalid_xml"
   | "unsupported_xml"
@@ -50,6 +52,9 @@ export interface ErrorDetails {
   column?: number;
   /** The version's committed length, where the client can act on it (409s, 416). */
   offset?: number;
+  /** The property boundaries around an offset that is not one. */
+  before?: number;
+  after?: number;
 }
 
 export class DbError extends Error {
@@ -100,6 +105,16 @@ export const errors = {
     ),
   unsupportedCharset: (charset: string) =>
     new DbError("unsupported_media_type", `only charset=utf-8 is supported, got ${quoted(charset)}`),
+  notAcceptable: (accept: string, offered: string[]) =>
+    new DbError("not_acceptable", `none of ${offered.join(", ")} satisfies Accept: ${quoted(accept)}`),
+  invalidFormat: (raw: string, formats: string[]) =>
+    new DbError("invalid_parameter", `?format must be one of ${formats.join(", ")}, got ${quoted(raw)}`),
+  offsetNotAtProperty: (offset: number, before: number, after: number) =>
+    new DbError(
+      "offset_not_at_property",
+      `offset ${offset} is inside a property: typed reads start at a property boundary (${before} or ${after})`,
+      { before, after },
+    ),
   bodySilent: (ms: number) =>
     new DbError("request_timeout", `the body sent nothing for ${ms} ms (--body-idle-timeout)`),
 

@@ -4,6 +4,7 @@ import { type Log, SILENT } from "../core/log.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
+import { propertyBoundary } from "./boundaries.js";
 import { Feed } from "./feed.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
 import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer.js";
@@ -53,6 +54,11 @@ export interface ReadOptions {
    * satisfiable (RFC 9110), where ?offset there simply reads nothing.
    */
   range?: boolean;
+  /**
+   * A typed read (records, not bytes): `offset` must be a property boundary, and 0 starts
+   * after `<item>\n`. The session's `start` is where it begins.
+   */
+  typed?: boolean;
   /** false: send what is committed now and end. */
   follow: boolean;
   /** false: fail with version_not_found instead of waiting for the version to exist. */
@@ -252,17 +258,20 @@ export class Engine {
       if (this.closing) throw errors.shuttingDown();
       const { opened } = handle;
       if (opened.kind === "absent" && !opts.wait) throw errors.versionNotFound(itemId, version);
-      if (opened.kind === "sealed") return await this.snapshot(handle, opened.length, true, opts, release);
+      if (opened.kind === "sealed") {
+        return await this.snapshot(handle, opened.length, true, await typedStart(handle, opts, opened.length), release);
+      }
       const feed = this.feedFor(versionKey(itemId, version), handle);
       feed.hold();
       try {
         const state = await feed.whenExists(opts.signal);
         if (state.kind !== "open" && state.kind !== "sealed") throw errors.versionNotFound(itemId, version);
         const sealed = state.kind === "sealed";
+        const from = await typedStart(handle, opts, state.length);
         // A fixed range reads on its own handle; the feed was only needed to wait.
-        if (sealed || !follows(opts)) return await this.snapshot(handle, state.length, sealed, opts, release);
+        if (sealed || !follows(from)) return await this.snapshot(handle, state.length, sealed, from, release);
         await feed.ready();
-        return this.liveSession(feed, state.length, opts, release);
+        return this.liveSession(feed, state.length, from, release);
       } finally {
         feed.unhold();
       }
@@ -376,6 +385,13 @@ export class Engine {
     // A shutdown during the restart ends it without a new store.
     if (this.closing) throw errors.shuttingDown();
   }
+}
+
+/** The options with a typed read's offset checked and moved past `<item>\n`. */
+async function typedStart(handle: StoredVersion, opts: ReadOptions, length: number): Promise<ReadOptions> {
+  if (!opts.typed) return opts;
+  await handle.ready();
+  return { ...opts, offset: await propertyBoundary(handle, opts.offset, length) };
 }
 
 function follows(opts: ReadOptions): boolean {

@@ -39,6 +39,8 @@ export class LineSplitter {
   private carryAt = 0;
   private carryBytes = 0;
   private expected: number | null = null;
+  /** Where `</item>` begins, once it has been read: the version's length before its seal. */
+  sealedAt: number | null = null;
 
   /** Records of the lines that `chunk`, committed at file offset `at`, completes. */
   push(chunk: Buffer, at: number): PropertyRecord[] {
@@ -81,7 +83,11 @@ export class LineSplitter {
   }
 
   private take(records: PropertyRecord[], line: string, offset: number, next: number): void {
-    if (line === "<item>" || line === "</item>") return;
+    if (line === "<item>") return;
+    if (line === "</item>") {
+      this.sealedAt = offset;
+      return;
+    }
     const p = readLine(line);
     if (!p) throw new Error(`the data file holds no property at byte ${offset}`);
     records.push({ name: p.name, type: p.type, value: p.value, offset, next });

@@ -16,9 +16,11 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   unsupported_xml: 400,
   invalid_property: 400,
   invalid_value: 400,
+  offset_not_at_property: 400,
   route_not_found: 404,
   version_not_found: 404,
   method_not_allowed: 405,
+  not_acceptable: 406,
   request_timeout: 408,
   version_sealed: 409,
   version_superseded: 409,
@@ -57,6 +59,8 @@ export function sendError(
   const details = known ? err.details : {};
   if (details.line !== undefined) error.line = details.line;
   if (details.column !== undefined) error.column = details.column;
+  if (details.before !== undefined) error.before = details.before;
+  if (details.after !== undefined) error.after = details.after;
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
   if (status === 500) {

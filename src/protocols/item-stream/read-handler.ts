@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { errors } from "../../engine/index.js";
+import { ITEM_CLOSE } from "../../format/item-file.js";
+import { LineSplitter, type PropertyRecord, recordJson } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue } from "../../http/params.js";
+import { MEDIA_TYPE, readFormat } from "./formats.js";
 
 /**
  * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version
@@ -15,13 +18,19 @@ export async function handleRead(
   res: ServerResponse,
   p: RouteParams,
 ): Promise<void> {
-  const rawOffset = p.query.get("offset");
-  // ?offset wins over Range; a Range is only read without it.
-  const range = rawOffset === null ? byteRange(req.headers.range) : undefined;
+  const format = readFormat(req, p.query);
+  const typed = format !== "xml";
+  // An EventSource that reconnects says where it was: that wins over ?offset.
+  const lastEventId = format === "sse" ? req.headers["last-event-id"] : undefined;
+  const resumed = typeof lastEventId === "string" && lastEventId !== "";
+  const rawOffset = resumed ? lastEventId : p.query.get("offset");
+  // ?offset wins over Range; a Range is only read without it, and only as bytes.
+  const range = rawOffset === null && !typed ? byteRange(req.headers.range) : undefined;
   const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : range && "first" in range ? range.first : 0;
   const last = range && "last" in range ? range.last : undefined;
   const suffix = range && "suffix" in range ? range.suffix : undefined;
-  const follow = booleanParam(p.query, "follow", true);
+  // A JSON document is what is committed now.
+  const follow = booleanParam(p.query, "follow", true) && format !== "json";
   // Only a live GET waits for a version to exist: a snapshot, a bounded range and HEAD
   // answer at once, so they can check whether it exists.
   const bounded = last !== undefined || suffix !== undefined;
@@ -42,6 +51,7 @@ export async function handleRead(
     last,
     suffix,
     range: range !== undefined,
+    typed,
     follow,
     wait,
     signal,
@@ -52,11 +62,21 @@ export async function handleRead(
     return;
   }
 
+  // An EventSource reconnects whenever its stream ends, also after the seal: a 204 is
+  // what makes it stop (the SSE spec), once it has had everything.
+  if (resumed && session.sealed && session.start >= session.length - ITEM_CLOSE.length) {
+    session.close();
+    res.writeHead(204, { "X-Request-Id": p.requestId, Vary: "Accept" });
+    res.end();
+    return;
+  }
+
   // A Range request whose end is known gets a proper 206; a live stream cannot say where
   // it ends, so it answers 200 and names its first byte in X-Stream-Offset.
   const partial = range !== undefined && session.end !== null;
   const headers: Record<string, string | number> = {
-    "Content-Type": "application/xml; charset=utf-8",
+    "Content-Type": MEDIA_TYPE[format],
+    Vary: "Accept",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Request-Id": p.requestId,
@@ -64,7 +84,7 @@ export async function handleRead(
     "X-Stream-Sealed": String(session.sealed),
     "X-Stream-Length": session.length,
   };
-  if (session.end !== null) headers["Content-Length"] = session.end - session.start;
+  if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
     if (session.end === session.start) delete headers["Content-Range"];
@@ -77,7 +97,69 @@ export async function handleRead(
   }
   res.flushHeaders();
   stream = session.stream();
-  forward(stream, res);
+  if (format === "xml") forward(stream, res);
+  else forwardRecords(stream, res, format, session.start, p, session.sealed);
+}
+
+/**
+ * A typed read: the stream's bytes cut into property records (format/records.ts) and
+ * written as NDJSON lines, or as one JSON document. Records go out as their lines
+ * complete; a reader that stops reading pauses the byte stream, as a raw one does.
+ */
+function forwardRecords(
+  stream: ReadStream,
+  res: ServerResponse,
+  format: "ndjson" | "sse" | "json",
+  start: number,
+  p: RouteParams,
+  sealed: boolean,
+): void {
+  const splitter = new LineSplitter();
+  let pos = start;
+  let next = start;
+  let first = true;
+  if (format === "json") {
+    res.write(
+      `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${sealed},"offset":${start},"properties":[`,
+    );
+  }
+  if (format === "sse") {
+    // A reconnect a second after a cut, rather than a browser's default three.
+    res.write("retry: 1000\n\n");
+    keepAlive.add(res);
+    res.once("close", () => keepAlive.delete(res));
+  }
+  stream.on("data", (chunk: Buffer) => {
+    let records: PropertyRecord[];
+    try {
+      records = splitter.push(chunk, pos);
+    } catch (err) {
+      stream.destroy(err as Error);
+      return;
+    }
+    pos += chunk.length;
+    if (records.length === 0) return;
+    next = records[records.length - 1].next;
+    let text = "";
+    for (const r of records) {
+      if (format === "ndjson") text += `${recordJson(r)}\n`;
+      else if (format === "sse") text += `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`;
+      else {
+        text += first ? recordJson(r) : `,${recordJson(r)}`;
+        first = false;
+      }
+    }
+    if (!res.write(text)) stream.pause();
+  });
+  res.on("drain", () => stream.resume());
+  stream.on("end", () => {
+    if (stream.interrupted) return cut(res);
+    if (format === "json") return res.end(`],"next":${next}}\n`);
+    const at = splitter.sealedAt;
+    if (format === "sse") return res.end(at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`);
+    res.end(at === null ? "" : `{"sealed":true,"offset":${at}}\n`);
+  });
+  stream.on("error", () => res.destroy());
 }
 
 /**
@@ -107,6 +189,31 @@ function whenGone(req: IncomingMessage, res: ServerResponse, fn: () => void): vo
   }
   queued.add(run);
 }
+
+/**
+ * SSE answers get a comment every 15 s, so proxies and browsers keep an idle stream
+ * open: one timer for all of them, running only while there are some.
+ */
+const keepAlive = new (class extends Set<ServerResponse> {
+  private timer: NodeJS.Timeout | null = null;
+  override add(res: ServerResponse): this {
+    super.add(res);
+    this.timer ??= setInterval(() => {
+      for (const r of this) r.write(": keepalive\n\n");
+    }, KEEPALIVE_MS).unref();
+    return this;
+  }
+  override delete(res: ServerResponse): boolean {
+    const had = super.delete(res);
+    if (this.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+    return had;
+  }
+})();
+
+const KEEPALIVE_MS = 15_000;
 
 /** A read session's byte stream: it knows, once ended, whether it ended short. */
 type ReadStream = Readable & { readonly interrupted: boolean };
