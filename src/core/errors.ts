@@ -109,6 +109,8 @@ export const errors = {
     new DbError("not_acceptable", `none of ${offered.join(", ")} satisfies Accept: ${quoted(accept)}`),
   invalidFormat: (raw: string, formats: string[]) =>
     new DbError("invalid_parameter", `?format must be one of ${formats.join(", ")}, got ${quoted(raw)}`),
+  invalidPropertyNames: (raw: string) =>
+    new DbError("invalid_parameter", `?properties must be names separated by commas, got ${quoted(raw)}`),
   offsetNotAtProperty: (offset: number, before: number, after: number) =>
     new DbError(
       "offset_not_at_property",

@@ -57,3 +57,32 @@ export function checkXmlContentType(header: string | undefined): void {
     }
   }
 }
+
+/**
+ * `?properties=a,b` (repeatable): the names a read keeps, or null for all. Split on the
+ * commas of the raw query before each name is percent-decoded, so `%2C` is a comma in a name.
+ */
+export function propertyNames(url: string): Set<string> | null {
+  const q = url.indexOf("?");
+  if (q < 0 || !url.includes("properties=", q)) return null;
+  let names: Set<string> | null = null;
+  for (const pair of url.slice(q + 1).split("&")) {
+    const eq = pair.indexOf("=");
+    if (eq < 0 || decodeQuery(pair.slice(0, eq)) !== "properties") continue;
+    names ??= new Set();
+    for (const raw of pair.slice(eq + 1).split(",")) {
+      const name = decodeQuery(raw);
+      if (name === "") throw errors.invalidPropertyNames(pair.slice(eq + 1));
+      names.add(name);
+    }
+  }
+  return names;
+}
+
+function decodeQuery(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, " "));
+  } catch {
+    throw errors.invalidPropertyNames(raw);
+  }
+}

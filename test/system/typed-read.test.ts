@@ -167,6 +167,32 @@ describe("typed reads", () => {
   });
 });
 
+describe("?properties", () => {
+  it("keeps only the named properties, in every format; XML stays a document of them", async () => {
+    const item = fresh();
+    const lines = [
+      line("a", "number", "1"),
+      line("b,c", "string", "x"),
+      line("a", "number", "2"),
+      line("d", "string", "y"),
+    ];
+    const live = liveRead(r(item, "?properties=a"));
+    await post(w(item), prop("a", "number", "1") + prop("b,c", "string", "x"));
+    await live.until((t) => t.includes("<number>1</number>"));
+    await post(w(item, "?seal=true"), prop("a", "number", "2") + prop("d", "string", "y"));
+    // Live, then sealed: <item>, the matching lines as the file has them, </item>.
+    expect(await live.ended).toEqual({ text: `${HEAD}${lines[0]}${lines[2]}</item>\n`, complete: true });
+    // A comma inside a name is %2C; names repeat or are listed.
+    const records = ndjson((await get(r(item, "?properties=b%2Cc&properties=d&format=ndjson"))).text);
+    expect(records.map((x) => x.name ?? x.sealed)).toEqual(["b,c", "d", true]);
+    const doc = (await get(r(item, "?properties=d&format=json"))).json();
+    expect(doc.properties.map((x: { name: string }) => x.name)).toEqual(["d"]);
+    expect(doc.next).toBe((HEAD + lines.join("")).length);
+    const bad = await get(r(item, "?properties=a,,b"));
+    expect([bad.status, bad.json().error.code]).toEqual([400, "invalid_parameter"]);
+  });
+});
+
 describe("SSE", () => {
   it("EventSource gets one property event per property, ids at each next byte, then sealed", async () => {
     const item = fresh();

@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { errors } from "../../engine/index.js";
 import { ITEM_CLOSE } from "../../format/item-file.js";
-import { LineSplitter, type PropertyRecord, recordJson } from "../../format/records.js";
+import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
-import { booleanParam, byteRange, offsetValue } from "../../http/params.js";
+import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
 import { MEDIA_TYPE, readFormat } from "./formats.js";
+import { type RecordView, recordView } from "./record-views.js";
 
 /**
  * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version
@@ -19,7 +20,9 @@ export async function handleRead(
   p: RouteParams,
 ): Promise<void> {
   const format = readFormat(req, p.query);
-  const typed = format !== "xml";
+  const names = propertyNames(req.url ?? "");
+  // Records, not bytes: typed formats, and XML filtered by ?properties.
+  const typed = format !== "xml" || names !== null;
   // An EventSource that reconnects says where it was: that wins over ?offset.
   const lastEventId = format === "sse" ? req.headers["last-event-id"] : undefined;
   const resumed = typeof lastEventId === "string" && lastEventId !== "";
@@ -97,38 +100,37 @@ export async function handleRead(
   }
   res.flushHeaders();
   stream = session.stream();
-  if (format === "xml") forward(stream, res);
-  else forwardRecords(stream, res, format, session.start, p, session.sealed);
+  if (!typed) return forward(stream, res);
+  if (format === "sse") {
+    keepAlive.add(res);
+    res.once("close", () => keepAlive.delete(res));
+  }
+  const view = recordView(format, {
+    itemId: p.itemId,
+    version: p.version,
+    sealed: session.sealed,
+    start: session.start,
+  });
+  forwardRecords(stream, res, view, names, session.start);
 }
 
 /**
- * A typed read: the stream's bytes cut into property records (format/records.ts) and
- * written as NDJSON lines, or as one JSON document. Records go out as their lines
+ * A read as records: the stream's bytes cut into properties (format/records.ts), kept if
+ * ?properties names them, and framed by the format's view. Records go out as their lines
  * complete; a reader that stops reading pauses the byte stream, as a raw one does.
  */
 function forwardRecords(
   stream: ReadStream,
   res: ServerResponse,
-  format: "ndjson" | "sse" | "json",
+  view: RecordView,
+  names: Set<string> | null,
   start: number,
-  p: RouteParams,
-  sealed: boolean,
 ): void {
   const splitter = new LineSplitter();
   let pos = start;
   let next = start;
-  let first = true;
-  if (format === "json") {
-    res.write(
-      `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${sealed},"offset":${start},"properties":[`,
-    );
-  }
-  if (format === "sse") {
-    // A reconnect a second after a cut, rather than a browser's default three.
-    res.write("retry: 1000\n\n");
-    keepAlive.add(res);
-    res.once("close", () => keepAlive.delete(res));
-  }
+  const head = view.begin();
+  if (head) res.write(head);
   stream.on("data", (chunk: Buffer) => {
     let records: PropertyRecord[];
     try {
@@ -141,23 +143,13 @@ function forwardRecords(
     if (records.length === 0) return;
     next = records[records.length - 1].next;
     let text = "";
-    for (const r of records) {
-      if (format === "ndjson") text += `${recordJson(r)}\n`;
-      else if (format === "sse") text += `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`;
-      else {
-        text += first ? recordJson(r) : `,${recordJson(r)}`;
-        first = false;
-      }
-    }
-    if (!res.write(text)) stream.pause();
+    for (const r of records) if (names === null || names.has(r.name)) text += view.record(r);
+    if (text && !res.write(text)) stream.pause();
   });
   res.on("drain", () => stream.resume());
   stream.on("end", () => {
     if (stream.interrupted) return cut(res);
-    if (format === "json") return res.end(`],"next":${next}}\n`);
-    const at = splitter.sealedAt;
-    if (format === "sse") return res.end(at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`);
-    res.end(at === null ? "" : `{"sealed":true,"offset":${at}}\n`);
+    res.end(view.end(splitter.sealedAt, next));
   });
   stream.on("error", () => res.destroy());
 }

@@ -1,0 +1,62 @@
+import { canonicalLine, ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
+import { type PropertyRecord, recordJson } from "../../format/records.js";
+import type { ReadFormat } from "./formats.js";
+
+/**
+ * How each format frames the records of a read (README, "Reading values"): what goes
+ * before the first, each record, and what ends a read that reached its end (the seal,
+ * or the end of a snapshot). XML is here too, for a read filtered by ?properties: the
+ * matching lines, as the data file has them.
+ */
+export interface RecordView {
+  begin(): string;
+  record(r: PropertyRecord): string;
+  /** `sealedAt`: where `</item>` begins, if the read got to it; `next`: the boundary after the last line read. */
+  end(sealedAt: number | null, next: number): string;
+}
+
+export interface ViewOf {
+  itemId: string;
+  version: number;
+  sealed: boolean;
+  start: number;
+}
+
+export function recordView(format: ReadFormat, v: ViewOf): RecordView {
+  switch (format) {
+    case "ndjson":
+      return {
+        begin: () => "",
+        record: (r) => `${recordJson(r)}\n`,
+        end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
+      };
+    case "sse":
+      return {
+        // A reconnect a second after a cut, rather than a browser's default three.
+        begin: () => "retry: 1000\n\n",
+        record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
+        end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
+      };
+    case "json": {
+      let first = true;
+      return {
+        begin: () =>
+          `{"item_id":${JSON.stringify(v.itemId)},"version":${v.version},"sealed":${v.sealed},"offset":${v.start},"properties":[`,
+        record: (r) => {
+          const text = first ? recordJson(r) : `,${recordJson(r)}`;
+          first = false;
+          return text;
+        },
+        end: (_at, next) => `],"next":${next}}\n`,
+      };
+    }
+    case "xml":
+      return {
+        // The header only where the read starts at the file's start, as a raw read would.
+        begin: () => (v.start === ITEM_OPEN.length ? ITEM_OPEN : ""),
+        // The canonical line again: a line read back and written gives its own bytes.
+        record: (r) => canonicalLine(r.name, r.type, r.value),
+        end: (at) => (at === null ? "" : ITEM_CLOSE),
+      };
+  }
+}
