@@ -315,7 +315,6 @@ export class Engine {
     const { start, limit } = fixedRange(length, opts);
     await handle.ready();
     const source = fixedSource(handle, limit);
-    const done = release;
     return {
       start,
       sealed,
@@ -323,10 +322,10 @@ export class Engine {
       end: limit,
       stream: () => {
         const s = new ReaderStream(source, start);
-        s.once("close", done);
+        s.once("close", release);
         return s;
       },
-      close: done,
+      close: release,
     };
   }
 

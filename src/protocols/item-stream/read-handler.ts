@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
-import { errors } from "../../engine/index.js";
+import { errors, type ReadOptions } from "../../engine/index.js";
 import { ITEM_CLOSE } from "../../format/item-file.js";
 import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
-import { MEDIA_TYPE, readFormat } from "./formats.js";
+import { MEDIA_TYPE, type ReadFormat, readFormat } from "./formats.js";
 import { type RecordView, recordView } from "./record-views.js";
 
 /**
@@ -19,25 +19,8 @@ export async function handleRead(
   res: ServerResponse,
   p: RouteParams,
 ): Promise<void> {
-  const format = readFormat(req, p.query);
-  const names = propertyNames(req.url ?? "");
-  // Records, not bytes: typed formats, and XML filtered by ?properties.
-  const typed = format !== "xml" || names !== null;
-  // An EventSource that reconnects says where it was: that wins over ?offset.
-  const lastEventId = format === "sse" ? req.headers["last-event-id"] : undefined;
-  const resumed = typeof lastEventId === "string" && lastEventId !== "";
-  const rawOffset = resumed ? lastEventId : p.query.get("offset");
-  // ?offset wins over Range; a Range is only read without it, and only as bytes.
-  const range = rawOffset === null && !typed ? byteRange(req.headers.range) : undefined;
-  const offset = rawOffset !== null ? offsetValue("?offset", rawOffset) : range && "first" in range ? range.first : 0;
-  const last = range && "last" in range ? range.last : undefined;
-  const suffix = range && "suffix" in range ? range.suffix : undefined;
-  // A JSON document is what is committed now.
-  const follow = booleanParam(p.query, "follow", true) && format !== "json";
-  // Only a live GET waits for a version to exist: a snapshot, a bounded range and HEAD
-  // answer at once, so they can check whether it exists.
-  const bounded = last !== undefined || suffix !== undefined;
-  const wait = booleanParam(p.query, "wait", true) && follow && !bounded && req.method !== "HEAD";
+  const { format, names, resumed, options } = readRequest(req, p);
+  const typed = options.typed === true;
 
   const release = admitReader(ctx, `${p.itemId}_${p.version}`);
   // Needed only while the open waits; dropped after, as idle readers may be many.
@@ -49,16 +32,7 @@ export async function handleRead(
     opening?.abort();
     stream?.destroy();
   });
-  const session = await ctx.engine.openReader(p.itemId, p.version, {
-    offset,
-    last,
-    suffix,
-    range: range !== undefined,
-    typed,
-    follow,
-    wait,
-    signal,
-  });
+  const session = await ctx.engine.openReader(p.itemId, p.version, { ...options, signal });
   opening = null;
   if (signal.aborted || res.destroyed) {
     session.close();
@@ -74,9 +48,10 @@ export async function handleRead(
     return;
   }
 
-  // A Range request whose end is known gets a proper 206; a live stream cannot say where
-  // it ends, so it answers 200 and names its first byte in X-Stream-Offset.
-  const partial = range !== undefined && session.end !== null;
+  // A Range request whose end is known gets a proper 206 (never empty: that is a 416); a
+  // live stream cannot say where it ends, so it answers 200 and names its first byte in
+  // X-Stream-Offset.
+  const partial = options.range === true && session.end !== null;
   const headers: Record<string, string | number> = {
     "Content-Type": MEDIA_TYPE[format],
     Vary: "Accept",
@@ -90,9 +65,8 @@ export async function handleRead(
   if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
-    if (session.end === session.start) delete headers["Content-Range"];
   }
-  res.writeHead(partial && session.end !== session.start ? 206 : 200, headers);
+  res.writeHead(partial ? 206 : 200, headers);
   if (req.method === "HEAD") {
     session.close();
     res.end();
@@ -112,6 +86,43 @@ export async function handleRead(
     start: session.start,
   });
   forwardRecords(stream, res, view, names, session.start);
+}
+
+/** A read's query and headers, each checked once: its format, filter and engine options. */
+function readRequest(
+  req: IncomingMessage,
+  p: RouteParams,
+): { format: ReadFormat; names: Set<string> | null; resumed: boolean; options: ReadOptions } {
+  const format = readFormat(req, p.query);
+  const names = propertyNames(req.url ?? "");
+  // Records, not bytes: typed formats, and XML filtered by ?properties.
+  const typed = format !== "xml" || names !== null;
+  // An EventSource that reconnects says where it was: that wins over ?offset.
+  const lastEventId = format === "sse" ? req.headers["last-event-id"] : undefined;
+  const resumed = typeof lastEventId === "string" && lastEventId !== "";
+  const rawOffset = resumed ? (lastEventId as string) : p.query.get("offset");
+  // ?offset wins over Range; a Range is only read without it, and only as bytes.
+  const range = rawOffset === null && !typed ? byteRange(req.headers.range) : undefined;
+  const offset =
+    rawOffset !== null
+      ? offsetValue(resumed ? "Last-Event-ID" : "?offset", rawOffset)
+      : range && "first" in range
+        ? range.first
+        : 0;
+  const last = range && "last" in range ? range.last : undefined;
+  const suffix = range && "suffix" in range ? range.suffix : undefined;
+  // A JSON document is what is committed now.
+  const follow = booleanParam(p.query, "follow", true) && format !== "json";
+  // Only a live GET waits for a version to exist: a snapshot, a bounded range and HEAD
+  // answer at once, so they can check whether it exists.
+  const bounded = last !== undefined || suffix !== undefined;
+  const wait = booleanParam(p.query, "wait", true) && follow && !bounded && req.method !== "HEAD";
+  return {
+    format,
+    names,
+    resumed,
+    options: { offset, last, suffix, range: range !== undefined, typed, follow, wait },
+  };
 }
 
 /**
