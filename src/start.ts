@@ -5,7 +5,7 @@ import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
 import { pinoLog } from "./logger.js";
-import { routeItemStream } from "./protocols/item-stream/routes.js";
+import { route } from "./protocols/routes.js";
 import { fileBackend } from "./store/file/index.js";
 
 export interface RunningServer {
@@ -32,7 +32,7 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
     activeWrites: new Set(),
     readers: { total: 0, byVersion: new Map() },
   };
-  const server = createApp(ctx, routeItemStream);
+  const server = createApp(ctx, route);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, () => {

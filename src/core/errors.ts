@@ -30,6 +30,7 @@ export type ErrorCode =
   | "version_superseded"
   | "offset_mismatch"
   | "version_not_found"
+  | "property_not_found"
   | "version_damaged"
   | "range_not_satisfiable"
   // the server
@@ -144,6 +145,12 @@ export const errors = {
   /** A version waited for that can no longer be created. */
   versionGone: () =>
     new DbError("version_not_found", "that version does not exist and cannot be created: a newer version exists"),
+  propertyNotFound: (itemId: string, version: number, name: string) =>
+    new DbError("property_not_found", `version ${version} of item ${itemId} has no property ${quoted(name)}`),
+  snapshotNeedsRecords: () =>
+    new DbError("invalid_parameter", "?snapshot=true needs a typed format: ndjson, sse or json"),
+  snapshotWithOffset: () =>
+    new DbError("invalid_parameter", "?snapshot=true starts where the snapshot is taken; leave out ?offset"),
   versionDamaged: (reason: string) => new DbError("version_damaged", reason),
   rangeNotSatisfiable: (asked: string, length: number) =>
     new DbError("range_not_satisfiable", `${asked}: the version has ${length} bytes`, { offset: length }),

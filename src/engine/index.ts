@@ -2,10 +2,13 @@ import { errors } from "../core/errors.js";
 import type { Faults } from "../core/faults.js";
 import { type Log, SILENT } from "../core/log.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
+import type { PropertySelect } from "../format/meta-file.js";
+import type { PropertyRecord } from "../format/records.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { propertyBoundary } from "./boundaries.js";
 import { Feed } from "./feed.js";
+import { type PropertyRead, readProperties } from "./property-reads.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
 import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer.js";
 
@@ -16,6 +19,8 @@ import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer
 
 export { DbError, type ErrorCode, errors, ReaderGone, StartupError } from "../core/errors.js";
 export { parseItemId, parseVersion } from "../core/names.js";
+export type { PropertyRecord } from "../format/records.js";
+export type { PropertyRead } from "./property-reads.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
 
 export interface EngineOptions {
@@ -63,6 +68,11 @@ export interface ReadOptions {
   follow: boolean;
   /** false: fail with version_not_found instead of waiting for the version to exist. */
   wait: boolean;
+  /**
+   * A typed read that begins with the newest record of each name, as of a boundary it
+   * then reads on from (the session's `start`); `offset` is not used.
+   */
+  snapshot?: boolean;
   /** Aborts the wait for a version that does not exist yet. */
   signal?: AbortSignal;
 }
@@ -88,6 +98,8 @@ export interface ReadSession {
   length: number;
   /** Where the stream will end, when that is known now (sealed, or follow=false). */
   end: number | null;
+  /** A snapshot read's records: the newest of each name before `start`, in file order. */
+  snapshot?: PropertyRecord[];
   /** Call exactly once: returns the byte stream (HEAD requests just close()). */
   stream(): ReaderStream;
   close(): void;
@@ -245,10 +257,26 @@ export class Engine {
     return writer;
   }
 
+  /**
+   * Property reads (contract section 6), from the store's index: every name's newest
+   * occurrence, or one name's occurrences, read back as records.
+   */
+  async readProperties(itemId: string, version: number, select: PropertySelect): Promise<PropertyRead> {
+    await this.assertOpen();
+    parseItemId(itemId);
+    return readProperties(this.store, itemId, checkVersion(version), select);
+  }
+
   /** Opens a reader; waits for the version to exist unless `wait` is false. */
   async openReader(itemId: string, version: number, opts: ReadOptions): Promise<ReadSession> {
     await this.assertOpen();
     parseItemId(itemId);
+    if (opts.snapshot) {
+      // The tail starts exactly where the index was taken: no gap, no record twice.
+      const taken = await readProperties(this.store, itemId, checkVersion(version), { latest: true });
+      const session = await this.openReader(itemId, version, { ...opts, snapshot: false, offset: taken.at });
+      return { ...session, snapshot: taken.records };
+    }
     const handle = await this.store.open(itemId, checkVersion(version));
     if (!handle) throw errors.versionNotFound(itemId, version);
     const release = once(() => handle.close());

@@ -1,5 +1,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
+import type { PropertyType } from "./item-file.js";
 
 /**
  * The .meta file's format, encoded and decoded in one place: JSON, its scalar fields
@@ -177,5 +179,127 @@ export class MetaReader {
       this.buf = this.store.subarray(0, unread + n);
       this.at = 0;
     }
+  }
+}
+
+/** One occurrence of a property as an index holds it: where its line starts, its length without the newline. */
+export interface IndexedProperty {
+  name: string;
+  type: PropertyType;
+  offset: number;
+  length: number;
+}
+
+/** Which occurrences a property read wants: one name's or every name's, all or the newest only. */
+export interface PropertySelect {
+  name?: string;
+  latest: boolean;
+}
+
+const INDEX_CHUNK = 1 << 20;
+
+/**
+ * The occurrences a select wants from a .meta file, read in chunks off the thread that
+ * serves requests, and the committed length the file covers (every entry lies before
+ * it). Names that are not wanted are skipped by a byte scan for their `]`; the newest of
+ * a name is its last entry, so only that one is parsed. Null if the file is missing;
+ * MetaCorrupt if it does not parse.
+ */
+export async function readMetaIndex(
+  path: string,
+  select: PropertySelect,
+  chunkBytes = INDEX_CHUNK,
+): Promise<{ size: number; entries: IndexedProperty[] } | null> {
+  let file: FileHandle;
+  try {
+    file = await open(path, "r");
+  } catch {
+    return null;
+  }
+  try {
+    return await scanMetaIndex(file, path, select, chunkBytes);
+  } finally {
+    await file.close();
+  }
+}
+
+async function scanMetaIndex(
+  file: FileHandle,
+  path: string,
+  select: PropertySelect,
+  chunkBytes: number,
+): Promise<{ size: number; entries: IndexedProperty[] }> {
+  let buf = Buffer.alloc(0);
+  let filePos = 0;
+  let eof = false;
+  /** Reads the next chunk, keeping the bytes from `keep` on; returns how far they moved. */
+  const more = async (keep: number): Promise<number> => {
+    if (eof) throw new MetaCorrupt(`${path} ends early`);
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    const { bytesRead } = await file.read(chunk, 0, chunkBytes, filePos);
+    filePos += bytesRead;
+    if (bytesRead === 0) eof = true;
+    buf = Buffer.concat([buf.subarray(keep), chunk.subarray(0, bytesRead)]);
+    return keep;
+  };
+  let at = buf.indexOf(PROPERTIES_KEY);
+  while (at < 0 && !eof) {
+    await more(0);
+    at = buf.indexOf(PROPERTIES_KEY);
+  }
+  if (at < 0) throw new MetaCorrupt(`${path} has no properties`);
+  const head = parseJson(`${buf.toString("utf8", 0, at)}}`, path) as MetaHead;
+  if (!Number.isSafeInteger(head.size)) throw new MetaCorrupt(`${path} has no size`);
+  at += PROPERTIES_KEY.length;
+  const entries: IndexedProperty[] = [];
+  const byte = async (): Promise<number> => {
+    while (at >= buf.length) at -= await more(at);
+    return buf[at];
+  };
+  for (;;) {
+    if ((await byte()) === 0x2c) at++; // ","
+    if ((await byte()) === 0x7d) break; // "}": the last name is done
+    if ((await byte()) !== 0x22) throw new MetaCorrupt(`${path}: expected a name`);
+    let end = at + 1;
+    for (;;) {
+      while (end >= buf.length) {
+        const moved = await more(at);
+        at -= moved;
+        end -= moved;
+      }
+      if (buf[end] === 0x22) break;
+      end += buf[end] === 0x5c ? 2 : 1;
+    }
+    const name = parseJson(buf.toString("utf8", at, end + 1), path) as string;
+    at = end + 1;
+    for (const expected of [0x3a, 0x5b]) {
+      if ((await byte()) !== expected) throw new MetaCorrupt(`${path}: expected ${String.fromCharCode(expected)}`);
+      at++;
+    }
+    const wanted = select.name === undefined || select.name === name;
+    // The entries end at the first "]": none holds one. Only a wanted name's are kept.
+    // Of a name whose newest entry is wanted, only the entry begun last is kept.
+    let close = buf.indexOf(0x5d, at);
+    while (close < 0) {
+      const from = !wanted ? buf.length : select.latest ? Math.max(at, buf.lastIndexOf(0x7b)) : at;
+      const moved = await more(from);
+      at = Math.max(0, at - moved);
+      close = buf.indexOf(0x5d, at);
+    }
+    if (wanted && close > at) {
+      const from = select.latest ? buf.lastIndexOf(0x7b, close) : at;
+      const list = parseJson(`[${buf.toString("utf8", from, close)}]`, path) as Omit<IndexedProperty, "name">[];
+      for (const e of list) entries.push({ name, type: e.type, offset: e.offset, length: e.length });
+    }
+    at = close + 1;
+  }
+  return { size: head.size, entries };
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MetaCorrupt(`${path} does not parse`);
   }
 }

@@ -28,6 +28,9 @@ export class Column {
   private head = 0;
   private headBase = 0;
   private lastOffset = 0;
+  /** The newest entry, kept whole: a snapshot asks for it without reading the column. */
+  private lastType = 0;
+  private lastLength = 0;
 
   push(type: number, offset: number, length: number): void {
     let last = this.blocks.length - 1;
@@ -37,7 +40,14 @@ export class Column {
     at = writeVarint(block, at, length * 8 + type);
     this.used[last] = at;
     this.lastOffset = offset;
+    this.lastType = type;
+    this.lastLength = length;
     this.n++;
+  }
+
+  /** The newest entry not yet dropped, or null if there is none. */
+  last(): Entry | null {
+    return this.n === 0 ? null : { type: this.lastType, offset: this.lastOffset, length: this.lastLength };
   }
 
   /** Reads the first `count` entries in order, without consuming them. */

@@ -1,4 +1,6 @@
+import { open } from "node:fs/promises";
 import { readLine, type StoredProperty } from "./item-file.js";
+import type { IndexedProperty, PropertySelect } from "./meta-file.js";
 
 /**
  * The typed views' property record (contract section 6), the same for NDJSON lines, SSE
@@ -25,6 +27,13 @@ export function recordJson(r: PropertyRecord): string {
 
 function valueJson(p: StoredProperty): string {
   return p.type === "number" || p.type === "boolean" ? p.value : JSON.stringify(p.value);
+}
+
+/** The record of the property line (without its newline) that starts at `offset`. */
+export function recordAt(line: string, offset: number, next = offset + Buffer.byteLength(line) + 1): PropertyRecord {
+  const p = readLine(line);
+  if (!p) throw new Error(`the data file holds no property at byte ${offset}`);
+  return { name: p.name, type: p.type, value: p.value, offset, next };
 }
 
 /**
@@ -88,8 +97,35 @@ export class LineSplitter {
       this.sealedAt = offset;
       return;
     }
-    const p = readLine(line);
-    if (!p) throw new Error(`the data file holds no property at byte ${offset}`);
-    records.push({ name: p.name, type: p.type, value: p.value, offset, next });
+    records.push(recordAt(line, offset, next));
   }
+}
+
+/**
+ * The index entries of a data file's first `length` bytes, found by reading it: what a
+ * property read falls back on when a .meta file cannot be read.
+ */
+export async function scanProperties(path: string, length: number, select: PropertySelect): Promise<IndexedProperty[]> {
+  const file = await open(path, "r");
+  const found: IndexedProperty[] = [];
+  try {
+    const splitter = new LineSplitter();
+    for (let at = 0; at < length; ) {
+      // A fresh buffer each time: the splitter keeps a view of an unfinished line.
+      const buf = Buffer.allocUnsafe(1 << 20);
+      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, length - at), at);
+      if (bytesRead === 0) break;
+      for (const r of splitter.push(buf.subarray(0, bytesRead), at)) {
+        if (select.name !== undefined && r.name !== select.name) continue;
+        found.push({ name: r.name, type: r.type, offset: r.offset, length: r.next - r.offset - 1 });
+      }
+      at += bytesRead;
+    }
+  } finally {
+    await file.close();
+  }
+  if (!select.latest) return found;
+  const newest = new Map<string, IndexedProperty>();
+  for (const e of found) newest.set(e.name, e);
+  return [...newest.values()].sort((a, b) => a.offset - b.offset);
 }

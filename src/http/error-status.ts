@@ -19,6 +19,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   offset_not_at_property: 400,
   route_not_found: 404,
   version_not_found: 404,
+  property_not_found: 404,
   method_not_allowed: 405,
   not_acceptable: 406,
   request_timeout: 408,

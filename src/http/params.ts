@@ -2,6 +2,37 @@ import { errors } from "../core/errors.js";
 
 /** Query and header values shared by the handlers, each checked once. */
 
+/** Shared by every request without a query string; handlers only read it. */
+const NO_QUERY = new URLSearchParams();
+
+/**
+ * The raw path and the query of a request. Not `new URL()`: that would resolve "..",
+ * "%2e%2e" and friends, and a name should be refused for what it is, not silently
+ * turned into another path.
+ */
+export interface RequestTarget {
+  pathname: string;
+  query: URLSearchParams;
+}
+
+export function requestTarget(req: { url?: string }): RequestTarget {
+  const target = req.url ?? "/";
+  const q = target.indexOf("?");
+  return q < 0
+    ? { pathname: target, query: NO_QUERY }
+    : { pathname: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
+}
+
+/** A path segment percent-decoded; one that does not decode becomes NUL, which no name allows. */
+export function decodeSegment(raw: string): string {
+  if (!raw.includes("%")) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return "\u0000";
+  }
+}
+
 export function booleanParam(query: URLSearchParams, name: string, fallback: boolean): boolean {
   const raw = query.get(name);
   if (raw === null) return fallback;

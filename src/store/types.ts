@@ -1,3 +1,4 @@
+import type { IndexedProperty, PropertySelect } from "../format/meta-file.js";
 import type { SliceProps } from "../parse/property-parser.js";
 
 /**
@@ -78,6 +79,15 @@ export interface StoredVersion {
   close(): void;
 }
 
+/**
+ * Where a version's properties are as of one moment, from its index (no data file is
+ * scanned): the entries a select wants, in file order, all before `state`'s length.
+ */
+export interface IndexedProperties {
+  state: VersionState;
+  entries: IndexedProperty[];
+}
+
 /** What start-up recovery found. */
 export interface RecoveryReport {
   versions: number;
@@ -112,6 +122,8 @@ export interface Store {
   drop(writer: number): void;
   /** A handle on the version for reading, existing or not; null if it can never exist. */
   open(itemId: string, version: number): Promise<StoredVersion | null>;
+  /** The version's index entries that `select` wants, as of its committed length now. */
+  properties(itemId: string, version: number, select: PropertySelect): Promise<IndexedProperties>;
   stats(): Promise<StoreStats>;
   /** Finishes what is queued, makes it durable, frees everything. */
   close(): Promise<void>;

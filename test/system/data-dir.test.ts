@@ -39,7 +39,7 @@ describe("one owner per data directory", () => {
     const a = await spawnServer([], dir);
     try {
       expect((await post(w(a.url, "owned"), prop("a", "string", "first"))).json().offset).toBe(
-        (`<item>\n` + line("a", "string", "first")).length,
+        `<item>\n${line("a", "string", "first")}`.length,
       );
       // Once its .meta is written (within 100 ms) the first server touches nothing more
       // until the next write; the acknowledged one is in the commit log, which a replay
@@ -55,9 +55,7 @@ describe("one owner per data directory", () => {
       expect(snapshot(dir)).toEqual(before);
       // The first server goes on exactly where it was.
       const next = await post(w(a.url, "owned"), prop("b", "string", "second"));
-      expect(next.json().offset).toBe(
-        (`<item>\n` + line("a", "string", "first") + line("b", "string", "second")).length,
-      );
+      expect(next.json().offset).toBe(`<item>\n${line("a", "string", "first")}${line("b", "string", "second")}`.length);
     } finally {
       a.child.kill("SIGKILL");
     }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
 import { errors, type ReadOptions } from "../../engine/index.js";
-import { ITEM_CLOSE } from "../../format/item-file.js";
+import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
@@ -21,6 +21,7 @@ export async function handleRead(
 ): Promise<void> {
   const { format, names, resumed, options } = readRequest(req, p);
   const typed = options.typed === true;
+  if (options.snapshot && format === "json") return sendSnapshot(ctx, req, res, p, names);
 
   const release = admitReader(ctx, `${p.itemId}_${p.version}`);
   // Needed only while the open waits; dropped after, as idle readers may be many.
@@ -85,7 +86,48 @@ export async function handleRead(
     sealed: session.sealed,
     start: session.start,
   });
-  forwardRecords(stream, res, view, names, session.start);
+  let prelude = "";
+  if (session.snapshot) {
+    for (const r of session.snapshot) if (names === null || names.has(r.name)) prelude += view.snapshotRecord(r);
+    prelude += view.upToDate(session.start);
+  }
+  forwardRecords(stream, res, view, names, session.start, prelude);
+}
+
+/**
+ * ?snapshot=true as one JSON document: the newest record of each name, of the bytes
+ * from the end of `<item>\n` (`offset`) to the boundary the snapshot was taken at (`next`).
+ */
+async function sendSnapshot(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  p: RouteParams,
+  names: Set<string> | null,
+): Promise<void> {
+  const read = await ctx.engine.readProperties(p.itemId, p.version, { latest: true });
+  if (read.state.kind !== "open" && read.state.kind !== "sealed") throw errors.versionNotFound(p.itemId, p.version);
+  const view = recordView("json", {
+    itemId: p.itemId,
+    version: p.version,
+    sealed: read.state.kind === "sealed",
+    start: ITEM_OPEN.length,
+  });
+  let body = view.begin();
+  for (const r of read.records) if (names === null || names.has(r.name)) body += view.snapshotRecord(r);
+  body += view.end(null, read.at);
+  res.writeHead(200, {
+    "Content-Type": MEDIA_TYPE.json,
+    "Content-Length": Buffer.byteLength(body),
+    Vary: "Accept",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Request-Id": p.requestId,
+    "X-Stream-Offset": read.at,
+    "X-Stream-Sealed": String(read.state.kind === "sealed"),
+    "X-Stream-Length": read.state.length,
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
 }
 
 /** A read's query and headers, each checked once: its format, filter and engine options. */
@@ -101,6 +143,10 @@ function readRequest(
   const lastEventId = format === "sse" ? req.headers["last-event-id"] : undefined;
   const resumed = typeof lastEventId === "string" && lastEventId !== "";
   const rawOffset = resumed ? (lastEventId as string) : p.query.get("offset");
+  // A reconnect resumes after the snapshot it had (its last id is at or past it).
+  const snapshot = booleanParam(p.query, "snapshot", false) && !resumed;
+  if (snapshot && format === "xml") throw errors.snapshotNeedsRecords();
+  if (snapshot && rawOffset !== null) throw errors.snapshotWithOffset();
   // ?offset wins over Range; a Range is only read without it, and only as bytes.
   const range = rawOffset === null && !typed ? byteRange(req.headers.range) : undefined;
   const offset =
@@ -121,7 +167,7 @@ function readRequest(
     format,
     names,
     resumed,
-    options: { offset, last, suffix, range: range !== undefined, typed, follow, wait },
+    options: { offset, last, suffix, range: range !== undefined, typed, follow, wait, snapshot },
   };
 }
 
@@ -136,11 +182,12 @@ function forwardRecords(
   view: RecordView,
   names: Set<string> | null,
   start: number,
+  prelude: string,
 ): void {
   const splitter = new LineSplitter();
   let pos = start;
   let next = start;
-  const head = view.begin();
+  const head = view.begin() + prelude;
   if (head) res.write(head);
   stream.on("data", (chunk: Buffer) => {
     let records: PropertyRecord[];

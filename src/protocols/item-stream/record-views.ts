@@ -5,12 +5,16 @@ import type { ReadFormat } from "./formats.js";
 /**
  * How each format frames the records of a read (README, "Reading values"): what goes
  * before the first, each record, and what ends a read that reached its end (the seal,
- * or the end of a snapshot). XML is here too, for a read filtered by ?properties: the
+ * or the end of what was committed). A ?snapshot=true read sends its snapshot's records
+ * first, then the up-to-date marker, then the records after it. XML is here too, for a read filtered by ?properties: the
  * matching lines, as the data file has them.
  */
 export interface RecordView {
   begin(): string;
   record(r: PropertyRecord): string;
+  /** A snapshot's record, then the marker after the last (NDJSON and SSE). */
+  snapshotRecord(r: PropertyRecord): string;
+  upToDate(at: number): string;
   /** `sealedAt`: where `</item>` begins, if the read got to it; `next`: the boundary after the last line read. */
   end(sealedAt: number | null, next: number): string;
 }
@@ -28,6 +32,8 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
       return {
         begin: () => "",
         record: (r) => `${recordJson(r)}\n`,
+        snapshotRecord: (r) => `${recordJson(r)}\n`,
+        upToDate: (at) => `{"up_to_date":true,"offset":${at}}\n`,
         end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
       };
     case "sse":
@@ -35,18 +41,24 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
         // A reconnect a second after a cut, rather than a browser's default three.
         begin: () => "retry: 1000\n\n",
         record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
+        // No id: a reconnect part-way through a snapshot resumes before it, and gets it again.
+        snapshotRecord: (r) => `event: property\ndata: ${recordJson(r)}\n\n`,
+        upToDate: (at) => `id: ${at}\nevent: up-to-date\ndata: {"up_to_date":true,"offset":${at}}\n\n`,
         end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
       };
     case "json": {
       let first = true;
+      const record = (r: PropertyRecord) => {
+        const text = first ? recordJson(r) : `,${recordJson(r)}`;
+        first = false;
+        return text;
+      };
       return {
         begin: () =>
           `{"item_id":${JSON.stringify(v.itemId)},"version":${v.version},"sealed":${v.sealed},"offset":${v.start},"properties":[`,
-        record: (r) => {
-          const text = first ? recordJson(r) : `,${recordJson(r)}`;
-          first = false;
-          return text;
-        },
+        record,
+        snapshotRecord: record,
+        upToDate: () => "",
         end: (_at, next) => `],"next":${next}}\n`,
       };
     }
@@ -56,6 +68,8 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
         begin: () => (v.start === ITEM_OPEN.length ? ITEM_OPEN : ""),
         // The canonical line again: a line read back and written gives its own bytes.
         record: (r) => canonicalLine(r.name, r.type, r.value),
+        snapshotRecord: (r) => canonicalLine(r.name, r.type, r.value),
+        upToDate: () => "",
         end: (at) => (at === null ? "" : ITEM_CLOSE),
       };
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errors, parseItemId, parseVersion } from "../../engine/index.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
+import { decodeSegment, type RequestTarget } from "../../http/params.js";
 import { handleRead } from "./read-handler.js";
 import { handleWrite } from "./write-handler.js";
 
@@ -9,9 +10,6 @@ import { handleWrite } from "./write-handler.js";
  * percent-decoded once and then checked by the engine's grammar, which has no room for
  * `/`, `..` or NUL; a name that fails is answered 400 before any file is touched.
  */
-
-/** Shared by every request without a query string; handlers only read it. */
-const NO_QUERY = new URLSearchParams();
 
 const ROUTE = /^\/(write|read)-item-stream\/([^/]*)\/([^/]*)\/?$/;
 
@@ -22,28 +20,14 @@ const METHODS: Record<string, Record<string, Handler>> = {
   read: { GET: handleRead, HEAD: handleRead },
 };
 
-function decodeSegment(raw: string): string {
-  if (!raw.includes("%")) return raw;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return "\u0000";
-  }
-}
-
 /** The handler's promise; a request refused by its route throws before any handler runs. */
 export function routeItemStream(
   ctx: ServerContext,
   req: IncomingMessage,
   res: ServerResponse,
   requestId: string,
+  { pathname, query }: RequestTarget,
 ): Promise<void> {
-  // The raw path, not `new URL()`: that would resolve "..", "%2e%2e" and friends, and a
-  // name should be refused for what it is, not silently turned into another path.
-  const target = req.url ?? "/";
-  const q = target.indexOf("?");
-  const pathname = q < 0 ? target : target.slice(0, q);
-  const query = q < 0 ? NO_QUERY : new URLSearchParams(target.slice(q + 1));
   const m = ROUTE.exec(pathname);
   if (!m) throw errors.routeNotFound(pathname);
   const handlers = METHODS[m[1]];

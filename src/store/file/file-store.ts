@@ -2,9 +2,28 @@ import { Worker } from "node:worker_threads";
 import { errors, fromWire } from "../../core/errors.js";
 import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
-import { dataPath } from "../../format/meta-file.js";
+import { PROPERTY_TYPES } from "../../format/item-file.js";
+import {
+  dataPath,
+  type IndexedProperty,
+  MetaCorrupt,
+  metaPath,
+  type PropertySelect,
+  readMetaIndex,
+} from "../../format/meta-file.js";
+import { scanProperties } from "../../format/records.js";
 import { transferables } from "../../parse/property-parser.js";
-import type { AppendArgs, BeginArgs, RecoveryReport, Store, StoredVersion, StoreStats, WriteArgs } from "../types.js";
+import type {
+  AppendArgs,
+  BeginArgs,
+  IndexedProperties,
+  RecoveryReport,
+  Store,
+  StoredVersion,
+  StoreStats,
+  VersionState,
+  WriteArgs,
+} from "../types.js";
 import { FileVersion } from "./file-version.js";
 import { eachReply } from "./packed-replies.js";
 import { isPackable, packBatch } from "./packed-writes.js";
@@ -12,6 +31,7 @@ import type {
   DoneReply,
   FromStorage,
   OpenReply,
+  PropertiesReply,
   ReadyMessage,
   Reply,
   StatsReply,
@@ -90,6 +110,56 @@ export class FileStore implements Store {
     if (reply.slot < 0) return null;
     const path = dataPath(this.dataDir, versionKey(itemId, version));
     return FileVersion.lend(this.lengths, reply.slot, path, () => this.release(reply.slot));
+  }
+
+  /**
+   * The worker answers with the entries its .meta file does not hold yet; the file is
+   * read here, off the worker's thread. It may have been replaced meanwhile by a newer
+   * one, which holds more: each part is taken up to where the file says it ends.
+   */
+  async properties(itemId: string, version: number, select: PropertySelect): Promise<IndexedProperties> {
+    const { name, latest } = select;
+    const reply = (await this.request({ type: "properties", id: 0, itemId, version, name, latest })) as PropertiesReply;
+    const state: VersionState = !reply.exists
+      ? { kind: reply.superseded ? "gone" : "absent" }
+      : { kind: reply.sealed ? "sealed" : "open", length: reply.length };
+    if (!reply.exists) return { state, entries: [] };
+    const key = versionKey(itemId, version);
+    const file = reply.metaFile ? await this.metaIndex(key, reply.length, select) : null;
+    const covered = file?.size ?? 0;
+    const entries = file ? file.entries.filter((e) => e.offset < reply.length) : [];
+    for (let i = 0; i < reply.names.length; i++) {
+      if (reply.offsets[i] < covered) continue;
+      entries.push({
+        name: reply.names[i],
+        type: PROPERTY_TYPES[reply.types[i]],
+        offset: reply.offsets[i],
+        length: reply.lengths[i],
+      });
+    }
+    if (latest) return { state, entries: newestOfEach(entries) };
+    entries.sort((a, b) => a.offset - b.offset);
+    return { state, entries };
+  }
+
+  /**
+   * The .meta file's entries; if it cannot be read, the same from the data file (slower,
+   * and said in the log: the file is rewritten at the version's next write).
+   */
+  private async metaIndex(
+    key: string,
+    length: number,
+    select: PropertySelect,
+  ): Promise<{ size: number; entries: IndexedProperty[] }> {
+    try {
+      const file = await readMetaIndex(metaPath(this.dataDir, key), select);
+      if (file) return file;
+      this.log.error(`${key}.meta is missing; reading the properties from ${key}.data`);
+    } catch (err) {
+      if (!(err instanceof MetaCorrupt)) throw err;
+      this.log.error(`${key}.meta is unreadable (${err.message}); reading the properties from ${key}.data`);
+    }
+    return { size: length, entries: await scanProperties(dataPath(this.dataDir, key), length, select) };
   }
 
   /** Names a new writer: begin, append, finish/drop of one request (see BeginRequest). */
@@ -219,4 +289,14 @@ export class FileStore implements Store {
     }
     this.pending.clear();
   }
+}
+
+/** The newest entry of each name (a name may have one from the file and one from memory), in file order. */
+function newestOfEach(entries: IndexedProperty[]): IndexedProperty[] {
+  const newest = new Map<string, IndexedProperty>();
+  for (const e of entries) {
+    const seen = newest.get(e.name);
+    if (!seen || seen.offset < e.offset) newest.set(e.name, e);
+  }
+  return [...newest.values()].sort((a, b) => a.offset - b.offset);
 }

@@ -1,4 +1,4 @@
-import { closeSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { PROPERTY_TYPES } from "../../format/item-file.js";
 import { encodeMetaEntry, encodeMetaHead, META_END, MetaReader, metaPath } from "../../format/meta-file.js";
 import type { Column } from "../../format/property-index.js";

@@ -101,6 +101,21 @@ export interface CloseRequest {
   id: number;
 }
 
+/**
+ * Where a version's properties are, for a property read: the entries its .meta file does
+ * not hold yet (the main thread reads that file itself, off this thread).
+ */
+export interface PropertiesRequest {
+  type: "properties";
+  id: number;
+  itemId: string;
+  version: number;
+  /** Only this name's entries. */
+  name?: string;
+  /** Only the newest entry of each name. */
+  latest: boolean;
+}
+
 /** Counters for tests and operators. */
 export interface StatsRequest {
   type: "stats";
@@ -116,6 +131,7 @@ export type ToStorage =
   | DropRequest
   | ReleaseRequest
   | CloseRequest
+  | PropertiesRequest
   | StatsRequest;
 
 /** A run of small `write` messages as they cross to the worker (packed-writes.ts). */
@@ -165,7 +181,26 @@ export interface StatsReply {
   writers: number;
 }
 
-export type Reply = OpenReply | DoneReply | FailedReply | StatsReply;
+/**
+ * A version's index as of its committed `length`: the .meta file's entries (when
+ * `metaFile`: they all lie before the `size` in its head) and, after them, these.
+ */
+export interface PropertiesReply {
+  id: number;
+  ok: true;
+  /** false: the version does not exist (`superseded`: and never will). */
+  exists: boolean;
+  superseded: boolean;
+  sealed: boolean;
+  length: number;
+  metaFile: boolean;
+  names: string[];
+  types: number[];
+  offsets: number[];
+  lengths: number[];
+}
+
+export type Reply = OpenReply | DoneReply | FailedReply | PropertiesReply | StatsReply;
 
 /** A group's replies on the wire: objects, or [id, end, ...] pairs when all are DoneReplies (packed-replies.ts). */
 export type RepliesWire = Reply[] | Float64Array;

@@ -9,7 +9,16 @@ import { type CommitFaults, GroupCommit } from "./group-commit.js";
 import { MetaKeeper } from "./meta-keeper.js";
 import { packReplies } from "./packed-replies.js";
 import { unpackBatch } from "./packed-writes.js";
-import type { FromStorage, FsyncMode, OpenRequest, Reply, ToStorage, ToStorageWire } from "./protocol.js";
+import type {
+  FromStorage,
+  FsyncMode,
+  OpenRequest,
+  PropertiesReply,
+  PropertiesRequest,
+  Reply,
+  ToStorage,
+  ToStorageWire,
+} from "./protocol.js";
 import { ReaderSlots, sealedCommitted } from "./reader-slots.js";
 import { Recovery } from "./recovery.js";
 import type { Version } from "./version.js";
@@ -150,6 +159,9 @@ export class Storage {
       case "close":
         group.closeId = msg.id;
         return;
+      case "properties":
+        this.guard(group, msg.id, () => this.properties(msg, group));
+        return;
       case "stats": {
         const reply = {
           id: msg.id,
@@ -223,6 +235,45 @@ export class Storage {
       superseded: this.versions.newest(itemId) > version,
       length: v?.committed ?? 0,
     }));
+  }
+
+  /**
+   * A property read's part of the index: the entries not in the .meta file yet, as of
+   * the committed length. A version loaded only for this leaves memory again.
+   */
+  private properties(msg: PropertiesRequest, group: Group): void {
+    const { itemId, version, id, name, latest } = msg;
+    const v = this.versions.load(itemId, version, versionKey(itemId, version), group);
+    const superseded = this.versions.newest(itemId) > version;
+    const reply: PropertiesReply = {
+      id,
+      ok: true,
+      exists: v !== undefined && v.committed > 0,
+      superseded,
+      sealed: v !== undefined && sealedCommitted(v),
+      length: v?.committed ?? 0,
+      metaFile: v !== undefined && v.metaCount > 0,
+      names: [],
+      types: [],
+      offsets: [],
+      lengths: [],
+    };
+    if (v) {
+      const columns = name === undefined ? v.index.byName : [[name, v.index.byName.get(name)] as const];
+      for (const [n, col] of columns) {
+        if (!col) continue;
+        const wanted = latest ? [col.last()] : col.read(col.n);
+        for (const e of wanted) {
+          if (!e) continue;
+          reply.names.push(n);
+          reply.types.push(e.type);
+          reply.offsets.push(e.offset);
+          reply.lengths.push(e.length);
+        }
+      }
+      this.versions.evictIfSealed(v);
+    }
+    group.early.push(() => reply);
   }
 
   private release(slot: number): void {

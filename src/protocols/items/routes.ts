@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { errors, parseItemId, parseVersion } from "../../engine/index.js";
+import type { ServerContext } from "../../http/context.js";
+import { decodeSegment, type RequestTarget } from "../../http/params.js";
+import { handlePropertyRead } from "./property-reads.js";
+
+/**
+ * `/items/{item_id}/{version}/properties[/{name}]`: what is stored, as values. Segments
+ * are percent-decoded once; item ids and versions are checked by the engine's grammar.
+ */
+
+const PROPERTIES = /^\/items\/([^/]*)\/([^/]*)\/properties(?:\/([^/]*))?\/?$/;
+
+export function routeItems(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  requestId: string,
+  { pathname, query }: RequestTarget,
+): Promise<void> {
+  const m = PROPERTIES.exec(pathname);
+  if (!m) throw errors.routeNotFound(pathname);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("Allow", "GET, HEAD");
+    throw errors.methodNotAllowed(req.method, ["GET", "HEAD"]);
+  }
+  const itemId = parseItemId(decodeSegment(m[1]));
+  const version = parseVersion(decodeSegment(m[2]));
+  const name = m[3] === undefined ? undefined : decodeSegment(m[3]);
+  return handlePropertyRead(ctx, req, res, { itemId, version, query, requestId }, name);
+}

@@ -1,0 +1,11 @@
+import type { Route } from "../http/app.js";
+import { requestTarget } from "../http/params.js";
+import { routeItemStream } from "./item-stream/routes.js";
+import { routeItems } from "./items/routes.js";
+
+/** Every resource the server has, by the first segment of its path. */
+export const route: Route = (ctx, req, res, requestId) => {
+  const target = requestTarget(req);
+  if (target.pathname.startsWith("/items/")) return routeItems(ctx, req, res, requestId, target);
+  return routeItemStream(ctx, req, res, requestId, target);
+};
