@@ -9,13 +9,15 @@ export const ROOT = dirname(BENCH_DIR);
 
 /** BENCH_SERVER: another build's server.js (a copy of dist/), to run a scenario against it. */
 const SERVER_JS = process.env.BENCH_SERVER || join(ROOT, "dist/server.js");
+/** BENCH_SERVER_FLAGS: node flags for stream-db's process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const SERVER_FLAGS = (process.env.BENCH_SERVER_FLAGS || "").split(" ").filter(Boolean);
 
 /** stream-db from dist/, with a fresh temp data dir unless `dataDir` is given. */
 export async function startStreamDb({ fsync = "batch", dataDir, args = [] } = {}) {
   const dir = dataDir ?? tempDir(`data-${fsync}`);
   const server = await startServer(
     `stream-db(--fsync ${fsync})`,
-    [SERVER_JS, "--port", "0", "--host", "127.0.0.1", "--data-dir", dir, "--fsync", fsync, ...args],
+    [...SERVER_FLAGS, SERVER_JS, "--port", "0", "--host", "127.0.0.1", "--data-dir", dir, "--fsync", fsync, ...args],
     { cwd: ROOT },
   );
   server.dataDir = dir;

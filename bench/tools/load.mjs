@@ -13,4 +13,6 @@ const r = await cannon({
   headers: XML,
   body: SMALL_PROPERTY,
 });
-console.log(`rps ${(r["2xx"] / r.duration).toFixed(0)} p50 ${r.latency.p50} p99 ${r.latency.p99} non2xx ${r.non2xx} errors ${r.errors}`);
+console.log(
+  `rps ${(r["2xx"] / r.duration).toFixed(0)} p50 ${r.latency.p50} p99 ${r.latency.p99} non2xx ${r.non2xx} errors ${r.errors}`,
+);

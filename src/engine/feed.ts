@@ -13,6 +13,8 @@ import type { ReaderSource, ReaderStream } from "./reader.js";
 const POLL_MS = 1000;
 const MAX_READ = 1 << 20;
 const SYNC_READ = 64 << 10;
+/** Live readers served per event-loop turn: about half a millisecond of socket writes. */
+const HAND_OUT_SLICE = 128;
 
 function sameState(a: VersionState, b: VersionState | null): boolean {
   if (b === null || a.kind !== b.kind) return false;
@@ -200,13 +202,30 @@ export class Feed implements ReaderSource {
       if (this.closed) return;
       if (bytesRead <= 0) throw new Error(`the data file ended at ${at}, before ${s.length}`);
       const chunk = bytesRead === n ? buf : buf.subarray(0, bytesRead);
-      // Hand out and advance in one synchronous step: a catching-up reader that sees
-      // `handed` move has either had this chunk delivered or will read it from the file.
+      // Advance before handing out: a catching-up reader that sees `handed` move reads the
+      // chunk from the file, or is in the live set by the time the hand-out reaches it
+      // (Set iteration visits members added meanwhile; deliver() skips what it has).
       this.handed = at + bytesRead;
-      for (const r of this.live) r.deliver(chunk, at);
+      await this.handOut(chunk, at);
     }
     if (s.kind === "sealed" && this.handed >= s.length) this.final = s.length;
     this.endLiveAtFinal();
+  }
+
+  /**
+   * Gives the chunk to every live reader, a slice of them per event-loop turn: between
+   * slices the loop takes in new requests, so a writer's next append reaches the storage
+   * thread and is made durable while this fan-out goes on, instead of after it.
+   */
+  private async handOut(chunk: Buffer, at: number): Promise<void> {
+    let n = 0;
+    for (const r of this.live) {
+      r.deliver(chunk, at);
+      if (++n % HAND_OUT_SLICE === 0) {
+        await new Promise(setImmediate);
+        if (this.closed) return;
+      }
+    }
   }
 
   closeIfIdle(): void {
