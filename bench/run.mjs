@@ -19,7 +19,9 @@ import * as hotVersion from "./scenarios/hot-version.mjs";
 import * as ingest from "./scenarios/ingest.mjs";
 import * as peer from "./scenarios/peer.mjs";
 import * as smallAppends from "./scenarios/small-appends.mjs";
+import * as sseFanout from "./scenarios/sse-fanout.mjs";
 import * as startup from "./scenarios/startup.mjs";
+import * as typedCatchUp from "./scenarios/typed-catch-up.mjs";
 import * as wideFanout from "./scenarios/wide-fanout.mjs";
 
 const SCENARIOS = [
@@ -31,7 +33,9 @@ const SCENARIOS = [
   fanout,
   fanoutSaturation,
   wideFanout,
+  sseFanout,
   catchUp,
+  typedCatchUp,
   startup,
   peer,
 ];

@@ -86,8 +86,12 @@ function open(index) {
         }
         while (nl !== -1) {
           mine.lines++;
-          const part = chunk.latin1Slice(start, nl);
-          onLine(carry ? carry + part : part, at);
+          // Only a line with a marker is looked at (an SSE event has three without).
+          const tilde = chunk.indexOf(126, start);
+          if (carry !== "" || (tilde >= 0 && tilde < nl)) {
+            const part = chunk.latin1Slice(start, nl);
+            onLine(carry ? carry + part : part, at);
+          }
           carry = "";
           start = nl + 1;
           nl = chunk.indexOf(10, start);

@@ -1,11 +1,12 @@
 // fanout-saturation: 1,000 readers on one version (2 child processes counting newlines), the
-// writer as fast as it can: N concurrent POST loops (N = 4, then 16), one ~100-byte property
+// writer as fast as it can: N concurrent POST loops (N = 1, 4, then 16), one ~100-byte property
 // per POST, for 5 s; then the version is sealed and the readers drain. deliveries/s = properties delivered
 // to readers (properties x readers) / time from the first write to the last byte read. Same
 // load on the pub/sub reference (ended with POST /end instead of a seal).
-// Success: stream-db deliveries/s >= 2x the reference's.
+// Success: stream-db deliveries/s >= 2x the reference's with 4 and 16 writers; with 1
+// writer, which waits for each answer, its properties/s (answers/s) >= 0.9x the reference's.
 // Knobs: BENCH_READERS (1000), BENCH_READER_PROCS (2), BENCH_SAT_DURATION (s, 5),
-// BENCH_SAT_WRITERS (comma-separated loop counts, "4,16"; the target is judged on the largest).
+// BENCH_SAT_WRITERS (comma-separated loop counts, "1,4,16").
 import { knob, knobsUsed } from "../lib/env.mjs";
 import { fanoutProblems, runFanout } from "../lib/fanout.mjs";
 import { Report } from "../lib/report.mjs";
@@ -17,7 +18,7 @@ import { pubsubTarget, streamDbTarget } from "../lib/targets.mjs";
 export const name = "fanout-saturation";
 
 export async function run() {
-  const writers = (process.env.BENCH_SAT_WRITERS || "4,16")
+  const writers = (process.env.BENCH_SAT_WRITERS || "1,4,16")
     .split(",")
     .map(Number)
     .filter((n) => n > 0);
@@ -27,7 +28,7 @@ export async function run() {
     procs: knob("BENCH_READER_PROCS", 2),
     durationMs: knob("BENCH_SAT_DURATION", 5) * 1000,
   };
-  const report = new Report(name, "stream-db deliveries/s >= 2x pub/sub reference");
+  const report = new Report(name, "stream-db deliveries/s >= 2x pub/sub reference; 1 writer: answers/s >= 0.9x");
   const runs = [];
   for (const loops of writers) {
     const o = { ...base, saturate: { loops, durationMs: base.durationMs }, drainMs: 60_000 };
@@ -62,7 +63,13 @@ export async function run() {
     report.row(row(fmtRatio(ratio), `stream-db --fsync batch, ${loops} writers`, ours));
     report.row(row("1.00x (ref)", `pub/sub reference, ${loops} writers`, ref));
     const complete = ours.complete;
-    report.target(`deliveries/s >= 2x reference (${loops} writers)`, fmtRatio(ratio), complete && ratio >= 2);
+    if (loops === 1) {
+      // One writer that waits for each answer: its rate is the acknowledgement rate.
+      const acks = ours.propsPerS / ref.propsPerS;
+      report.target("1 writer: answers/s >= 0.9x reference", fmtRatio(acks), complete && acks >= 0.9);
+    } else {
+      report.target(`deliveries/s >= 2x reference (${loops} writers)`, fmtRatio(ratio), complete && ratio >= 2);
+    }
     for (const p of [
       fanoutProblems(`stream-db (${loops} writers)`, ours),
       fanoutProblems(`reference (${loops} writers)`, ref),

@@ -36,6 +36,9 @@ export function recordAt(line: string, offset: number, next = offset + Buffer.by
   return { name: p.name, type: p.type, value: p.value, offset, next };
 }
 
+/** Chunks of whole lines already cut, by identity: a chunk's buffer is never reused. */
+const wholeChunks = new WeakMap<Buffer, { at: number; records: PropertyRecord[]; sealedAt: number | null }>();
+
 /**
  * Cuts the committed bytes of a data file, handed over in chunks at their file offsets,
  * into records. `<item>` and `</item>` are not properties and give none; a line that is
@@ -51,12 +54,31 @@ export class LineSplitter {
   /** Where `</item>` begins, once it has been read: the version's length before its seal. */
   sealedAt: number | null = null;
 
-  /** Records of the lines that `chunk`, committed at file offset `at`, completes. */
+  /**
+   * Records of the lines that `chunk`, committed at file offset `at`, completes. The
+   * array may be shared with other splitters given the same chunk: do not change it.
+   */
   push(chunk: Buffer, at: number): PropertyRecord[] {
     if (this.expected !== null && at !== this.expected) {
       throw new Error(`a chunk at ${at} does not follow the bytes before it (${this.expected})`);
     }
     this.expected = at + chunk.length;
+    // Live readers of a version all get the same chunk, of whole lines: cut it once.
+    const whole = this.pieces.length === 0 && chunk.length > 0 && chunk[chunk.length - 1] === 0x0a;
+    if (whole) {
+      const cut = wholeChunks.get(chunk);
+      if (cut?.at === at) {
+        if (cut.sealedAt !== null) this.sealedAt = cut.sealedAt;
+        return cut.records;
+      }
+    }
+    const before = this.sealedAt;
+    const records = this.cut(chunk, at);
+    if (whole) wholeChunks.set(chunk, { at, records, sealedAt: this.sealedAt === before ? null : this.sealedAt });
+    return records;
+  }
+
+  private cut(chunk: Buffer, at: number): PropertyRecord[] {
     const records: PropertyRecord[] = [];
     let from = 0;
     let nl = chunk.indexOf(0x0a);

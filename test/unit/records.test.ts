@@ -139,3 +139,29 @@ describe("typed records", () => {
     expect(() => s.push(line, 0)).toThrow(/does not follow/);
   });
 });
+
+describe("a chunk shared by many live readers", () => {
+  const lines = (...names: string[]) =>
+    Buffer.from(names.map((n) => `<property for="${n}"><number>1</number></property>\n`).join(""));
+
+  it("is cut once; a splitter with an unfinished line still gets that line's record", () => {
+    const first = lines("a");
+    const shared = lines("b", "c");
+    const clean = new LineSplitter();
+    clean.push(first, 7);
+    const behind = new LineSplitter();
+    behind.push(first.subarray(0, 10), 7); // an unfinished line, carried
+    behind.push(first.subarray(10), 17);
+    const held = new LineSplitter();
+    held.push(first.subarray(0, first.length - 1), 7); // all but the newline
+    const a = clean.push(shared, 7 + first.length);
+    const b = behind.push(shared, 7 + first.length);
+    expect(b).toBe(a); // the same array: cut once
+    const c = held.push(Buffer.concat([Buffer.from("\n"), shared]), 7 + first.length - 1);
+    expect(c.map((r) => r.name)).toEqual(["a", "b", "c"]);
+    // The same buffer at another offset is another chunk.
+    const other = new LineSplitter();
+    other.push(lines("x", "y", "z"), 7);
+    expect(other.push(shared, 7 + 3 * first.length)[0].offset).toBe(7 + 3 * first.length);
+  });
+});

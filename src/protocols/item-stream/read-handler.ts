@@ -6,7 +6,7 @@ import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
 import { MEDIA_TYPE, type ReadFormat, readFormat } from "./formats.js";
-import { type RecordView, recordView } from "./record-views.js";
+import { type RecordView, recordView, sharedBytes } from "./record-views.js";
 
 /**
  * GET and HEAD /read-item-stream/{item_id}/{version}. Headers wait until the version
@@ -91,7 +91,7 @@ export async function handleRead(
     for (const r of session.snapshot) if (names === null || names.has(r.name)) prelude += view.snapshotRecord(r);
     prelude += view.upToDate(session.start);
   }
-  forwardRecords(stream, res, view, names, session.start, prelude);
+  forwardRecords(stream, res, format, view, names, session.start, prelude);
 }
 
 /**
@@ -179,6 +179,7 @@ function readRequest(
 function forwardRecords(
   stream: ReadStream,
   res: ServerResponse,
+  format: ReadFormat,
   view: RecordView,
   names: Set<string> | null,
   start: number,
@@ -189,6 +190,11 @@ function forwardRecords(
   let next = start;
   const head = view.begin() + prelude;
   if (head) res.write(head);
+  const own = (records: PropertyRecord[]) => {
+    let text = "";
+    for (const r of records) if (names === null || names.has(r.name)) text += view.record(r);
+    return text;
+  };
   stream.on("data", (chunk: Buffer) => {
     let records: PropertyRecord[];
     try {
@@ -200,9 +206,8 @@ function forwardRecords(
     pos += chunk.length;
     if (records.length === 0) return;
     next = records[records.length - 1].next;
-    let text = "";
-    for (const r of records) if (names === null || names.has(r.name)) text += view.record(r);
-    if (text && !res.write(text)) stream.pause();
+    const out = names === null && view.shareable ? sharedBytes(format, view, records) : own(records);
+    if (out.length > 0 && !res.write(out)) stream.pause();
   });
   res.on("drain", () => stream.resume());
   stream.on("end", () => {

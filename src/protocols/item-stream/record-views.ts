@@ -10,6 +10,8 @@ import type { ReadFormat } from "./formats.js";
  * matching lines, as the data file has them.
  */
 export interface RecordView {
+  /** The text of a record depends on nothing but the record (not JSON's commas). */
+  readonly shareable: boolean;
   begin(): string;
   record(r: PropertyRecord): string;
   /** A snapshot's record, then the marker after the last (NDJSON and SSE). */
@@ -30,6 +32,7 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
   switch (format) {
     case "ndjson":
       return {
+        shareable: true,
         begin: () => "",
         record: (r) => `${recordJson(r)}\n`,
         snapshotRecord: (r) => `${recordJson(r)}\n`,
@@ -38,6 +41,7 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
       };
     case "sse":
       return {
+        shareable: true,
         // A reconnect a second after a cut, rather than a browser's default three.
         begin: () => "retry: 1000\n\n",
         record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
@@ -54,6 +58,7 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
         return text;
       };
       return {
+        shareable: false,
         begin: () =>
           `{"item_id":${JSON.stringify(v.itemId)},"version":${v.version},"sealed":${v.sealed},"offset":${v.start},"properties":[`,
         record,
@@ -64,6 +69,7 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
     }
     case "xml":
       return {
+        shareable: true,
         // The header only where the read starts at the file's start, as a raw read would.
         begin: () => (v.start === ITEM_OPEN.length ? ITEM_OPEN : ""),
         // The canonical line again: a line read back and written gives its own bytes.
@@ -74,3 +80,25 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
       };
   }
 }
+
+/**
+ * The bytes of records as a shareable view writes them, made once per records array and
+ * format: the live readers of a version in one format all send the same bytes.
+ */
+export function sharedBytes(format: ReadFormat, view: RecordView, records: PropertyRecord[]): Buffer {
+  let byFormat = textOf.get(records);
+  if (!byFormat) {
+    byFormat = new Map();
+    textOf.set(records, byFormat);
+  }
+  let bytes = byFormat.get(format);
+  if (!bytes) {
+    let text = "";
+    for (const r of records) text += view.record(r);
+    bytes = Buffer.from(text);
+    byFormat.set(format, bytes);
+  }
+  return bytes;
+}
+
+const textOf = new WeakMap<PropertyRecord[], Map<ReadFormat, Buffer>>();
