@@ -2,6 +2,7 @@ import { errors } from "../core/errors.js";
 import type { Faults } from "../core/faults.js";
 import { type Log, SILENT } from "../core/log.js";
 import { parseItemId, parseVersion, versionKey } from "../core/names.js";
+import { ITEM_OPEN } from "../format/item-file.js";
 import type { PropertySelect } from "../format/meta-file.js";
 import type { PropertyRecord } from "../format/records.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
@@ -414,11 +415,21 @@ export class Engine {
   }
 }
 
-/** The options with a typed read's offset checked and moved past `<item>\n`. */
+/**
+ * The options with a typed read's offset checked and moved past `<item>\n`. The check
+ * reads through a handle of its own, closed after it: a live reader reads nothing itself,
+ * and ten thousand of them must not hold a file descriptor each.
+ */
 async function typedStart(handle: StoredVersion, opts: ReadOptions, length: number): Promise<ReadOptions> {
   if (!opts.typed) return opts;
-  await handle.ready();
-  return { ...opts, offset: await propertyBoundary(handle, opts.offset, length) };
+  if (opts.offset === 0 || opts.offset === ITEM_OPEN.length) return { ...opts, offset: ITEM_OPEN.length };
+  const probe = handle.share();
+  try {
+    await probe.ready();
+    return { ...opts, offset: await propertyBoundary(probe, opts.offset, length) };
+  } finally {
+    probe.close();
+  }
 }
 
 function follows(opts: ReadOptions): boolean {

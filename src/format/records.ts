@@ -36,6 +36,9 @@ export function recordAt(line: string, offset: number, next = offset + Buffer.by
   return { name: p.name, type: p.type, value: p.value, offset, next };
 }
 
+/** What a splitter with no unfinished line holds: one empty array for all of them. */
+const NO_PIECES: Buffer[] = [];
+
 /** Chunks of whole lines already cut, by identity: a chunk's buffer is never reused. */
 const wholeChunks = new WeakMap<Buffer, { at: number; records: PropertyRecord[]; sealedAt: number | null }>();
 
@@ -47,7 +50,7 @@ const wholeChunks = new WeakMap<Buffer, { at: number; records: PropertyRecord[];
  */
 export class LineSplitter {
   /** The unfinished line's pieces, from file offset `carryAt`: joined once, when it ends. */
-  private pieces: Buffer[] = [];
+  private pieces: Buffer[] = NO_PIECES;
   private carryAt = 0;
   private carryBytes = 0;
   private expected: number | null = null;
@@ -89,7 +92,7 @@ export class LineSplitter {
     if (this.pieces.length > 0) {
       this.pieces.push(chunk.subarray(0, nl));
       this.take(records, Buffer.concat(this.pieces).toString("utf8"), this.carryAt, at + nl + 1);
-      this.pieces = [];
+      this.pieces = NO_PIECES;
       this.carryBytes = 0;
       from = nl + 1;
       nl = chunk.indexOf(0x0a, from);
@@ -108,7 +111,10 @@ export class LineSplitter {
   }
 
   private hold(piece: Buffer, at: number): void {
-    if (this.pieces.length === 0) this.carryAt = at;
+    if (this.pieces.length === 0) {
+      this.carryAt = at;
+      this.pieces = [];
+    }
     this.pieces.push(piece);
     this.carryBytes += piece.length;
   }

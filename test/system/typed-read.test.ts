@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readdirSync, readlinkSync } from "node:fs";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { SaxesParser } from "saxes";
@@ -213,6 +214,30 @@ describe("SSE", () => {
     expect(rest.text).toBe(
       `retry: 1000\n\nid: ${b}\nevent: property\ndata: ${JSON.stringify({ offset: a, next: b, name: "b", type: "string", value: "two" })}\n\nid: ${b}\nevent: sealed\ndata: {"offset":${b}}\n\n`,
     );
+  });
+});
+
+describe("many live typed readers", () => {
+  it("resuming mid-stream, they hold no data file descriptor each (only their version's feed does)", async () => {
+    const item = fresh();
+    await post(w(item), prop("a", "number", "1") + prop("b", "number", "2"));
+    const from = HEAD.length + line("a", "number", "1").length;
+    const dataFds = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).endsWith(`${item}_1.data`);
+        } catch {
+          return false;
+        }
+      }).length;
+    const readers = Array.from({ length: 40 }, () =>
+      liveRead(r(item, "?format=sse"), { "last-event-id": String(from) }),
+    );
+    await Promise.all(readers.map((x) => x.until((t) => t.includes('"name":"b"'))));
+    await post(w(item), prop("c", "number", "3"));
+    await Promise.all(readers.map((x) => x.until((t) => t.includes('"name":"c"'))));
+    expect(dataFds()).toBeLessThanOrEqual(2);
+    for (const x of readers) x.close();
   });
 });
 

@@ -32,6 +32,7 @@ export async function handleRead(
     release();
     opening?.abort();
     stream?.destroy();
+    keepAlive.delete(res);
   });
   const session = await ctx.engine.openReader(p.itemId, p.version, { ...options, signal });
   opening = null;
@@ -76,10 +77,7 @@ export async function handleRead(
   res.flushHeaders();
   stream = session.stream();
   if (!typed) return forward(stream, res);
-  if (format === "sse") {
-    keepAlive.add(res);
-    res.once("close", () => keepAlive.delete(res));
-  }
+  if (format === "sse") keepAlive.add(res);
   const view = recordView(format, {
     itemId: p.itemId,
     version: p.version,

@@ -28,28 +28,33 @@ export interface ViewOf {
   start: number;
 }
 
+/** The NDJSON and SSE views hold no state of a read: one of each serves them all. */
+const NDJSON: RecordView = {
+  shareable: true,
+  begin: () => "",
+  record: (r) => `${recordJson(r)}\n`,
+  snapshotRecord: (r) => `${recordJson(r)}\n`,
+  upToDate: (at) => `{"up_to_date":true,"offset":${at}}\n`,
+  end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
+};
+
+const SSE: RecordView = {
+  shareable: true,
+  // A reconnect a second after a cut, rather than a browser's default three.
+  begin: () => "retry: 1000\n\n",
+  record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
+  // No id: a reconnect part-way through a snapshot resumes before it, and gets it again.
+  snapshotRecord: (r) => `event: property\ndata: ${recordJson(r)}\n\n`,
+  upToDate: (at) => `id: ${at}\nevent: up-to-date\ndata: {"up_to_date":true,"offset":${at}}\n\n`,
+  end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
+};
+
 export function recordView(format: ReadFormat, v: ViewOf): RecordView {
   switch (format) {
     case "ndjson":
-      return {
-        shareable: true,
-        begin: () => "",
-        record: (r) => `${recordJson(r)}\n`,
-        snapshotRecord: (r) => `${recordJson(r)}\n`,
-        upToDate: (at) => `{"up_to_date":true,"offset":${at}}\n`,
-        end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
-      };
+      return NDJSON;
     case "sse":
-      return {
-        shareable: true,
-        // A reconnect a second after a cut, rather than a browser's default three.
-        begin: () => "retry: 1000\n\n",
-        record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
-        // No id: a reconnect part-way through a snapshot resumes before it, and gets it again.
-        snapshotRecord: (r) => `event: property\ndata: ${recordJson(r)}\n\n`,
-        upToDate: (at) => `id: ${at}\nevent: up-to-date\ndata: {"up_to_date":true,"offset":${at}}\n\n`,
-        end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
-      };
+      return SSE;
     case "json": {
       let first = true;
       const record = (r: PropertyRecord) => {
