@@ -122,7 +122,7 @@ describe("typed reads", () => {
     expect((await get(r(item), { accept: "text/html" })).json().error.code).toBe("not_acceptable");
   });
 
-  it("for random bodies sent in random chunks, NDJSON gives what saxes finds in the raw XML", async () => {
+  it("for random bodies sent in random chunks, NDJSON, SSE and JSON give what saxes finds in the raw XML", async () => {
     const chars = [..."ab <>&\"'é😀\n"];
     const value = fc.array(fc.constantFrom(...chars), { maxLength: 20 }).map((a) => a.join(""));
     const esc = (t: string) =>
@@ -161,6 +161,11 @@ describe("typed reads", () => {
           const records = ndjson((await get(r(item, "?format=ndjson"))).text);
           expect(records.slice(0, -1).map(({ name, type, value }) => ({ name, type, value }))).toEqual(expected);
           expect(records.at(-1)).toEqual({ sealed: true, offset: Buffer.byteLength(raw) - 8 });
+          // SSE (read with curl, as a terminal user would) and JSON carry the same records.
+          const { stdout } = await run("curl", ["-sN", r(item, "?format=sse")]);
+          const events = stdout.split("\n\n").filter((e) => e.includes("event: property"));
+          expect(events.map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)))).toEqual(records.slice(0, -1));
+          expect((await get(r(item, "?format=json"))).json().properties).toEqual(records.slice(0, -1));
         },
       ),
       { numRuns: 25 },
