@@ -19,6 +19,10 @@ export interface Config extends ServerOptions {
   parserThreads: number | undefined;
   maxPropertyBytes: number;
   logLevel: LogLevel;
+  /** Keep the secondary index (queries need it). */
+  index: boolean;
+  /** Rebuild the index from the data files at start-up. */
+  reindex: boolean;
   /** Test hooks from the environment only (README, "Fault injection"). */
   faults: Faults;
 }
@@ -101,6 +105,18 @@ const SPECS = {
     fallback: "info",
     help: `${LOG_LEVELS.join(" | ")}: the least a line must be to be logged`,
   },
+  index: {
+    flag: "--index",
+    env: "STREAM_DB_INDEX",
+    fallback: "true",
+    help: "keep the secondary index under DATA_DIR/index (false: no queries)",
+  },
+  reindex: {
+    flag: "--reindex",
+    env: "STREAM_DB_REINDEX",
+    fallback: "false",
+    help: "true: rebuild the index from the data files at start-up",
+  },
 } satisfies Record<Exclude<keyof Config, "faults">, OptionSpec>;
 
 /** Columns as wide as their longest entry, so no flag runs into its variable. */
@@ -122,6 +138,12 @@ function logLevel({ name, raw }: { name: string; raw: string | undefined }): Log
   const level = LOG_LEVELS.find((l) => l === raw);
   if (!level) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
   return level;
+}
+
+function bool({ name, raw }: { name: string; raw: string | undefined }): boolean {
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 function integer(name: string, raw: string, min: number, max: number): number {
@@ -198,6 +220,8 @@ export function parseConfig(
     maxReadersPerVersion: int(SPECS.maxReadersPerVersion, 1, 1_000_000),
     maxWriters: int(SPECS.maxWriters, 1, 1_000_000),
     logLevel: logLevel(pick(SPECS.logLevel)),
+    index: bool(pick(SPECS.index)),
+    reindex: bool(pick(SPECS.reindex)),
     faults: faultsFrom(env),
   };
   return { config: Object.freeze(config), help, version };

@@ -4,6 +4,7 @@ import type { Log } from "./core/log.js";
 import { Engine, StartupError } from "./engine/index.js";
 import { createApp } from "./http/app.js";
 import type { ServerContext } from "./http/context.js";
+import { IndexDamaged, IndexDb } from "./index/index-db.js";
 import { pinoLog } from "./logger.js";
 import { route } from "./protocols/routes.js";
 import { fileBackend } from "./store/file/index.js";
@@ -18,12 +19,16 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, log: Log = pinoLog(config.logLevel)): Promise<RunningServer> {
+  const backend = fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults, log });
+  // After the backend: its lock says this process owns the data directory and its index.
+  const index = config.index ? openIndex(config, log, backend) : undefined;
   const engine = await Engine.open({
-    backend: fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults, log }),
+    backend,
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
     faults: config.faults,
     log,
+    index,
   });
   const ctx: ServerContext = {
     engine,
@@ -68,6 +73,21 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
       return closing;
     },
   };
+}
+
+/** The index, or a fresh one to rebuild when --reindex asks or it cannot be used. */
+function openIndex(config: Config, log: Log, backend: { close(): void }): IndexDb {
+  try {
+    if (config.reindex) log.info("--reindex: rebuilding the index from the data files", { event: "index_rebuild" });
+    return IndexDb.open(config.dataDir, config.reindex);
+  } catch (err) {
+    if (!(err instanceof IndexDamaged)) {
+      backend.close();
+      throw err;
+    }
+    log.error(`${err.message}; rebuilding it from the data files`, { event: "index_rebuild" });
+    return IndexDb.open(config.dataDir, true);
+  }
 }
 
 /** A failed listen as the operator's one line: which flag to change, and why. */

@@ -19,6 +19,8 @@ export type ErrorCode =
   | "request_timeout"
   | "not_acceptable"
   | "offset_not_at_property"
+  | "invalid_query"
+  | "index_disabled"
   // a write body
   | "invalid_xml"
   | "unsupported_xml"
@@ -56,6 +58,8 @@ export interface ErrorDetails {
   /** The property boundaries around an offset that is not one. */
   before?: number;
   after?: number;
+  /** Where in a query it went wrong (0-based character). */
+  position?: number;
 }
 
 export class DbError extends Error {
@@ -118,6 +122,12 @@ export const errors = {
       `offset ${offset} is inside a property: typed reads start at a property boundary (${before} or ${after})`,
       { before, after },
     ),
+  invalidQuery: (message: string, position: number) =>
+    new DbError("invalid_query", `?where: ${message} (at character ${position})`, { position }),
+  indexDisabled: () => new DbError("index_disabled", "this server runs without an index (--index false): no queries"),
+  invalidCursor: () => new DbError("invalid_parameter", "?cursor is not one this server gave out"),
+  invalidQueryParameter: (name: string, allowed: string, raw: string) =>
+    new DbError("invalid_parameter", `?${name} must be ${allowed}, got ${quoted(raw)}`),
   bodySilent: (ms: number) =>
     new DbError("request_timeout", `the body sent nothing for ${ms} ms (--body-idle-timeout)`),
 

@@ -5,6 +5,10 @@ import { parseItemId, parseVersion, versionKey } from "../core/names.js";
 import { ITEM_OPEN } from "../format/item-file.js";
 import type { PropertySelect } from "../format/meta-file.js";
 import type { PropertyRecord } from "../format/records.js";
+import type { IndexDb } from "../index/index-db.js";
+import { Indexer } from "../index/indexer.js";
+import { parseQuery } from "../index/query-language.js";
+import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { propertyBoundary } from "./boundaries.js";
@@ -21,8 +25,10 @@ import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer
 export { DbError, type ErrorCode, errors, ReaderGone, StartupError } from "../core/errors.js";
 export { parseItemId, parseVersion } from "../core/names.js";
 export type { PropertyRecord } from "../format/records.js";
+export type { Match } from "../index/query-run.js";
 export type { PropertyRead } from "./property-reads.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
+export { encodeCursor };
 
 export interface EngineOptions {
   /** Where the bytes are stored: the one thing start-up chooses. */
@@ -33,6 +39,22 @@ export interface EngineOptions {
   /** Test hooks (README, "Fault injection"). */
   faults?: Faults;
   log?: Log;
+  /** The secondary index, opened by start-up; without it, queries are refused. */
+  index?: IndexDb;
+}
+
+export interface QueryRequest {
+  where: string;
+  /** Names whose newest records each item carries; "*" for all; null for none. */
+  select: string[] | "*" | null;
+  versions: "latest" | "all";
+  match: "latest" | "any";
+  cursor?: string;
+}
+
+export interface QueryItem extends Match {
+  /** [name, record JSON] of the selected properties, or null without ?select. */
+  properties: [string, string][] | null;
 }
 
 export interface WriteOptions {
@@ -113,12 +135,17 @@ export class Engine {
 
   private readonly log: Log;
 
+  private readonly indexer: Indexer | null;
+
   private constructor(
     private readonly options: Readonly<EngineOptions>,
     private store: Store,
     private readonly pool: ParserPool,
   ) {
     this.log = options.log ?? SILENT;
+    // A line is its property's value escaped (at most 6 bytes a character) and its tags.
+    const maxLine = options.maxPropertyBytes * 6 + 64 * 1024;
+    this.indexer = options.index ? new Indexer(options.index, store, this.log, maxLine) : null;
   }
 
   private restarts = 0;
@@ -137,7 +164,35 @@ export class Engine {
     });
     const engine = new Engine(options, store, new ParserPool(options.parserThreads, options.faults?.parserCrash));
     engine.watchStore();
+    engine.followCommits();
     return engine;
+  }
+
+  /** The index follows the store's commits; what it lacks is indexed in the background. */
+  private followCommits(): void {
+    const indexer = this.indexer;
+    if (!indexer) return;
+    indexer.useStore(this.store);
+    this.store.onCommit((itemId, version, state) => indexer.noteCommit(itemId, version, state));
+    indexer.catchUp().catch((err: Error) => this.log.error(`index catch-up failed: ${err.message}`));
+  }
+
+  /**
+   * A query (README, "Queries"): the matching versions in (item id, version) order, each
+   * with its selected records, as of every write answered before the call.
+   */
+  async *query(q: QueryRequest): AsyncGenerator<QueryItem> {
+    await this.assertOpen();
+    const index = this.options.index;
+    if (!index || !this.indexer) throw errors.indexDisabled();
+    const where = parseQuery(q.where);
+    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    await this.indexer.caughtUp();
+    const occurrences = async (itemId: string, version: number, name: string) =>
+      (await readProperties(this.store, itemId, version, { name, latest: false })).records;
+    for await (const m of runQuery(index, { where, versions: q.versions, match: q.match, after }, occurrences)) {
+      yield { ...m, properties: selected(index, m, q.select) };
+    }
   }
 
   /**
@@ -179,6 +234,7 @@ export class Engine {
     this.store = next;
     this.restarting = null;
     this.watchStore();
+    this.followCommits();
   }
 
   /** What start-up repair found: versions seen, repaired, damaged, and how long it took. */
@@ -402,7 +458,9 @@ export class Engine {
     this.skipRestartDelay?.();
     await this.restarting?.catch(() => undefined);
     await this.pool.close();
+    await this.indexer?.close();
     await this.store.close();
+    await this.options.index?.close();
     this.options.backend.close();
   }
 
@@ -477,4 +535,20 @@ function once(fn: () => void): () => void {
     called = true;
     fn();
   };
+}
+
+/** The selected records of a match, in the order asked (all: in name order). */
+function selected(index: IndexDb, m: Match, select: string[] | "*" | null): [string, string][] | null {
+  if (select === null) return null;
+  if (select === "*") {
+    const out: [string, string][] = [];
+    for (const s of index.latestValues(m.itemId, m.version)) out.push([JSON.parse(s.record).name, s.record]);
+    return out;
+  }
+  const out: [string, string][] = [];
+  for (const name of select) {
+    const s = index.latestValue(m.itemId, m.version, name);
+    if (s) out.push([name, s.record]);
+  }
+  return out;
 }

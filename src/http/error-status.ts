@@ -17,6 +17,8 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   invalid_property: 400,
   invalid_value: 400,
   offset_not_at_property: 400,
+  invalid_query: 400,
+  index_disabled: 404,
   route_not_found: 404,
   version_not_found: 404,
   property_not_found: 404,
@@ -62,6 +64,7 @@ export function sendError(
   if (details.column !== undefined) error.column = details.column;
   if (details.before !== undefined) error.before = details.before;
   if (details.after !== undefined) error.after = details.after;
+  if (details.position !== undefined) error.position = details.position;
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
   if (status === 500) {

@@ -88,6 +88,14 @@ export interface IndexedProperties {
   entries: IndexedProperty[];
 }
 
+export type CommitListener = (itemId: string, version: number, state: VersionState) => void;
+
+export interface StoredVersionInfo {
+  itemId: string;
+  version: number;
+  state: VersionState;
+}
+
 /** What start-up recovery found. */
 export interface RecoveryReport {
   versions: number;
@@ -122,6 +130,14 @@ export interface Store {
   drop(writer: number): void;
   /** A handle on the version for reading, existing or not; null if it can never exist. */
   open(itemId: string, version: number): Promise<StoredVersion | null>;
+  /**
+   * Calls `listener` with every version whose committed length or state changes, after the
+   * change and before the answers of the writes that made it (one listener; a new call
+   * replaces it).
+   */
+  onCommit(listener: CommitListener): void;
+  /** Every version there is, with its state now (how an index catches up at start-up). */
+  versions(): Promise<StoredVersionInfo[]>;
   /** The version's index entries that `select` wants, as of its committed length now. */
   properties(itemId: string, version: number, select: PropertySelect): Promise<IndexedProperties>;
   stats(): Promise<StoreStats>;

@@ -25,9 +25,15 @@ async function startFails(args: string[]): Promise<{ code: number; stderr: strin
 }
 
 /** Every file of the directory and its bytes. */
-function snapshot(dir: string): Record<string, string> {
+function snapshot(dir: string, under = ""): Record<string, string> {
   const files: Record<string, string> = {};
-  for (const name of readdirSync(dir).sort()) files[name] = readFileSync(join(dir, name)).toString("base64");
+  for (const entry of readdirSync(join(dir, under), { withFileTypes: true }).sort((a, b) =>
+    a.name < b.name ? -1 : 1,
+  )) {
+    const name = join(under, entry.name);
+    if (entry.isDirectory()) Object.assign(files, snapshot(dir, name));
+    else files[name] = readFileSync(join(dir, name)).toString("base64");
+  }
   return files;
 }
 
@@ -46,7 +52,14 @@ describe("one owner per data directory", () => {
       // would empty.
       await new Promise((r) => setTimeout(r, 400));
       const before = snapshot(dir);
-      expect(Object.keys(before)).toEqual(["owned_1.data", "owned_1.meta", "stream-db.lock", "stream-db.wal"]);
+      expect(Object.keys(before)).toEqual([
+        "index/data.mdb",
+        "index/lock.mdb",
+        "owned_1.data",
+        "owned_1.meta",
+        "stream-db.lock",
+        "stream-db.wal",
+      ]);
       const second = await startFails(["--port", "0", "--data-dir", dir]);
       expect(second.code).toBe(2);
       expect(second.stderr.trim().split("\n")).toHaveLength(1);

@@ -33,7 +33,8 @@ describe("lengths past 2 GiB", () => {
         properties: {},
       }),
     );
-    s = await startTestServer([], dir);
+    // Without the index, which would read the 4 GiB hole as one line that never ends.
+    s = await startTestServer(["--index", "false"], dir);
     const reader = liveRead(`${s.url}/read-item-stream/huge/1?offset=${size}`);
     const a = await post(`${s.url}/write-item-stream/huge/1`, prop("far", "string", "away"));
     expect(a.status, a.text).toBe(200);

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { get, post, prop } from "../helpers/http.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
-/** What the data dir holds besides the commit log, which is always there in batch mode. */
-const dataFiles = (dir: string) => readdirSync(dir).filter((f) => f !== "stream-db.wal" && f !== "stream-db.lock");
+/** The files a request could make: the commit log, the lock and the index are there from the start. */
+const dataFiles = (dir: string) =>
+  readdirSync(dir).filter((f) => f !== "stream-db.wal" && f !== "stream-db.lock" && f !== "index");
 
 let s: TestServer;
 beforeAll(async () => {

@@ -16,10 +16,12 @@ import { transferables } from "../../parse/property-parser.js";
 import type {
   AppendArgs,
   BeginArgs,
+  CommitListener,
   IndexedProperties,
   RecoveryReport,
   Store,
   StoredVersion,
+  StoredVersionInfo,
   StoreStats,
   VersionState,
   WriteArgs,
@@ -37,6 +39,8 @@ import type {
   StatsReply,
   StorageWorkerData,
   ToStorage,
+  VersionList,
+  VersionsReply,
 } from "./protocol.js";
 import { createLengthTable } from "./shared-layout.js";
 
@@ -69,6 +73,7 @@ export class FileStore implements Store {
     this.onReady = { resolve, reject };
   });
 
+  private commitListener: CommitListener | null = null;
   private recovered: RecoveryReport = { versions: 0, repaired: 0, damaged: [], ms: 0 };
 
   private constructor(
@@ -160,6 +165,17 @@ export class FileStore implements Store {
       this.log.error(`${key}.meta is unreadable (${err.message}); reading the properties from ${key}.data`);
     }
     return { size: length, entries: await scanProperties(dataPath(this.dataDir, key), length, select) };
+  }
+
+  onCommit(listener: CommitListener): void {
+    this.commitListener = listener;
+  }
+
+  async versions(): Promise<StoredVersionInfo[]> {
+    const { versions: flat } = (await this.request({ type: "versions", id: 0 })) as VersionsReply;
+    const out: StoredVersionInfo[] = [];
+    for (let i = 0; i < flat.length; i += 4) out.push(versionInfo(flat, i));
+    return out;
   }
 
   /** Names a new writer: begin, append, finish/drop of one request (see BeginRequest). */
@@ -265,6 +281,13 @@ export class FileStore implements Store {
       this.log[msg.level](msg.message, msg.fields);
       return;
     }
+    // Before the replies: whoever follows commits (the index) hears of them first.
+    if (msg.committed && this.commitListener) {
+      for (let i = 0; i < msg.committed.length; i += 4) {
+        const v = versionInfo(msg.committed, i);
+        this.commitListener(v.itemId, v.version, v.state);
+      }
+    }
     eachReply(msg.replies, (reply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -299,4 +322,13 @@ function newestOfEach(entries: IndexedProperty[]): IndexedProperty[] {
     if (!seen || seen.offset < e.offset) newest.set(e.name, e);
   }
   return [...newest.values()].sort((a, b) => a.offset - b.offset);
+}
+
+function versionInfo(flat: VersionList, i: number): StoredVersionInfo {
+  const length = flat[i + 2] as number;
+  return {
+    itemId: flat[i] as string,
+    version: flat[i + 1] as number,
+    state: { kind: flat[i + 3] === 1 ? "sealed" : "open", length },
+  };
 }

@@ -116,6 +116,12 @@ export interface PropertiesRequest {
   latest: boolean;
 }
 
+/** Every version with a data file, and its committed length and seal. */
+export interface VersionsRequest {
+  type: "versions";
+  id: number;
+}
+
 /** Counters for tests and operators. */
 export interface StatsRequest {
   type: "stats";
@@ -132,6 +138,7 @@ export type ToStorage =
   | ReleaseRequest
   | CloseRequest
   | PropertiesRequest
+  | VersionsRequest
   | StatsRequest;
 
 /** A run of small `write` messages as they cross to the worker (packed-writes.ts). */
@@ -200,7 +207,16 @@ export interface PropertiesReply {
   lengths: number[];
 }
 
-export type Reply = OpenReply | DoneReply | FailedReply | PropertiesReply | StatsReply;
+/** [item id, version, committed length, sealed (1) or not (0)] for each version, flat. */
+export type VersionList = (string | number)[];
+
+export interface VersionsReply {
+  id: number;
+  ok: true;
+  versions: VersionList;
+}
+
+export type Reply = OpenReply | DoneReply | FailedReply | PropertiesReply | VersionsReply | StatsReply;
 
 /** A group's replies on the wire: objects, or [id, end, ...] pairs when all are DoneReplies (packed-replies.ts). */
 export type RepliesWire = Reply[] | Float64Array;
@@ -220,6 +236,8 @@ export type FromStorage =
   | {
       type: "replies";
       replies: RepliesWire;
+      /** The versions this group's commit changed, taken in before the replies. */
+      committed?: VersionList;
       /** The worker has handled everything it was sent: the main thread may send more. */
       idle: boolean;
     }

@@ -53,16 +53,22 @@ export class Recovery {
       try {
         const q = quickState(this.dataDir, key);
         const mustSeal = !q.sealed && version < this.versions.newest(itemId);
-        if (isConsistent(q) && !mustSeal) continue;
+        const known = (length: number, sealed: boolean) =>
+          this.versions.states.set(key, { itemId, version, length, sealed });
+        if (isConsistent(q) && !mustSeal) {
+          known(q.size, q.sealed);
+          continue;
+        }
         repaired++;
         if (q.meta === null && q.size >= ITEM_OPEN.length && !mustSeal) {
           // No usable index: make the file whole now, rebuild the index after listening.
           // (Sealing writes, so it waits for the full scan that proves the file sound.)
-          if (!q.wholeTail) cutTornTail(this.dataDir, key, q.size);
+          known(q.wholeTail ? q.size : cutTornTail(this.dataDir, key, q.size), q.sealed);
           this.backlog.push({ key, itemId, version });
           continue;
         }
-        this.repairNow(key, itemId, version, mustSeal);
+        const v = this.repairNow(key, itemId, version, mustSeal);
+        known(v.committed, v.sealed);
       } catch (err) {
         this.versions.damaged.set(key, (err as Error).message);
       }
@@ -72,7 +78,12 @@ export class Recovery {
   }
 
   /** Full repair: index from .meta plus a scan of what it does not cover. */
-  private repairNow(key: string, itemId: string, version: number, mustSeal: boolean): void {
+  private repairNow(
+    key: string,
+    itemId: string,
+    version: number,
+    mustSeal: boolean,
+  ): { committed: number; sealed: boolean } {
     const v = loadVersion(this.dataDir, itemId, version, key);
     if (mustSeal && !v.sealed) {
       this.commits.writeAt(v, Buffer.from(ITEM_CLOSE));
@@ -82,6 +93,7 @@ export class Recovery {
     }
     this.metas.write(v);
     if (v.fd >= 0) closeSync(v.fd);
+    return v;
   }
 
   /**

@@ -18,6 +18,7 @@ import type {
   Reply,
   ToStorage,
   ToStorageWire,
+  VersionList,
 } from "./protocol.js";
 import { ReaderSlots, sealedCommitted } from "./reader-slots.js";
 import { Recovery } from "./recovery.js";
@@ -122,7 +123,10 @@ export class Storage {
         const replies = await this.commit(group);
         // `idle` tells the main thread it may send its next batch (file-store.ts).
         const idle = this.queue.length === 0;
-        if (replies.length > 0 || idle) this.post({ type: "replies", replies: packReplies(replies), idle });
+        const committed = this.committedStates(group);
+        if (replies.length > 0 || idle || committed) {
+          this.post({ type: "replies", replies: packReplies(replies), idle, ...(committed ? { committed } : {}) });
+        }
         releaseBuffers(appendedBuffers(batch));
         if (group.closeId >= 0) this.close(group.closeId);
         else if (this.commits.checkpointDue) await this.commits.checkpoint();
@@ -162,6 +166,12 @@ export class Storage {
       case "properties":
         this.guard(group, msg.id, () => this.properties(msg, group));
         return;
+      case "versions": {
+        const versions: VersionList = [];
+        for (const v of this.versions.states.values()) versions.push(v.itemId, v.version, v.length, v.sealed ? 1 : 0);
+        group.early.push(() => ({ id: msg.id, ok: true, versions }));
+        return;
+      }
       case "stats": {
         const reply = {
           id: msg.id,
@@ -291,6 +301,19 @@ export class Storage {
   }
 
   // --- commit ---------------------------------------------------------------------
+
+  /** The versions a group's commit changed, as the main thread hears of them. */
+  private committedStates(group: Group): VersionList | undefined {
+    if (group.touched.size === 0) return undefined;
+    const list: VersionList = [];
+    for (const v of group.touched) {
+      if (v.committed !== v.size) continue; // a failed write that could not be rolled back
+      const sealed = sealedCommitted(v);
+      this.versions.states.set(v.key, { itemId: v.itemId, version: v.version, length: v.committed, sealed });
+      list.push(v.itemId, v.version, v.committed, sealed ? 1 : 0);
+    }
+    return list;
+  }
 
   /** Steps 2 and 3 of a group; returns the answers for step 4. */
   private async commit(group: Group): Promise<Reply[]> {

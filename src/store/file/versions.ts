@@ -31,6 +31,11 @@ export class VersionCache {
   readonly latest = new Map<string, number>();
   /** Versions whose data file could not be repaired, with the reason. */
   readonly damaged = new Map<string, string>();
+  /**
+   * The committed length and seal of every version with a data file, as start-up repair
+   * left it and each commit since: what an index catches up to.
+   */
+  readonly states = new Map<string, { itemId: string; version: number; length: number; sealed: boolean }>();
 
   constructor(
     private readonly dataDir: string,

@@ -1,0 +1,207 @@
+import type { Log } from "../core/log.js";
+import { LineSplitter, type PropertyRecord } from "../format/records.js";
+import type { Store, StoredVersion, VersionState } from "../store/types.js";
+import type { IndexDb, VersionBatch } from "./index-db.js";
+
+/**
+ * Keeps the index up with what the store commits, through the seam alone: told of each
+ * version whose committed length changed (Store.onCommit, before the answers of the
+ * writes that changed it), it reads the new bytes back, cuts them into records and writes
+ * them to the index, a round of versions at a time, one index transaction each. Queries
+ * wait for the rounds begun before them (caughtUp), so a query sees every write that was
+ * answered before it was asked. At start-up it indexes what the index lacks.
+ */
+
+/** A version's bytes are read in pieces of at most this much. */
+const READ_BYTES = 1 << 20;
+/**
+ * New bytes taken into one round, over all its versions: what the round's records and
+ * its index transaction hold in memory. A version with more goes on in the next round.
+ */
+const ROUND_BYTES = 4 << 20;
+/** Read handles kept open for versions written to recently. */
+const HANDLES = 256;
+
+interface Target {
+  itemId: string;
+  version: number;
+  length: number;
+  sealed: boolean;
+}
+
+export type IndexedListener = (batches: VersionBatch[]) => void;
+
+export class Indexer {
+  private readonly pending = new Map<string, Target>();
+  private readonly handles = new Map<string, StoredVersion>();
+  private running: Promise<void> | null = null;
+  private readonly listeners = new Set<IndexedListener>();
+  private closed = false;
+  /** Settles the waiters of caughtUp once the round that covers them is done. */
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: IndexDb,
+    private store: Store,
+    private readonly log: Log,
+    /** The longest line a version can hold (its largest property, escaped): more is damage. */
+    private readonly maxLineBytes: number,
+  ) {}
+
+  /** A new store (after the old one died): handles on the old one are useless. */
+  useStore(store: Store): void {
+    for (const h of this.handles.values()) h.close();
+    this.handles.clear();
+    this.store = store;
+  }
+
+  onIndexed(listener: IndexedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** From the store: a version's committed state changed. */
+  noteCommit(itemId: string, version: number, state: VersionState): void {
+    if (state.kind !== "open" && state.kind !== "sealed") return;
+    const key = `${itemId}\u0000${version}`;
+    this.pending.set(key, { itemId, version, length: state.length, sealed: state.kind === "sealed" });
+    this.kick();
+  }
+
+  /** Start-up: every version the store has that the index holds less of. */
+  async catchUp(): Promise<void> {
+    const t0 = performance.now();
+    const all = await this.store.versions();
+    let behind = 0;
+    for (const v of all) {
+      if (v.state.kind !== "open" && v.state.kind !== "sealed") continue;
+      const p = this.db.progress(v.itemId, v.version);
+      if (p && p.indexed >= v.state.length) continue;
+      behind++;
+      this.noteCommit(v.itemId, v.version, v.state);
+    }
+    if (behind === 0) return;
+    this.log.info(`indexing ${behind} of ${all.length} versions`, { event: "index_catch_up", versions: behind });
+    await this.caughtUp();
+    this.log.info(`indexed ${behind} versions in ${Math.round(performance.now() - t0)} ms`, {
+      event: "index_caught_up",
+      versions: behind,
+    });
+  }
+
+  /** Resolves once everything noted before this call is in the index and visible. */
+  caughtUp(): Promise<void> {
+    if (this.pending.size === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    for (const h of this.handles.values()) h.close();
+    this.handles.clear();
+  }
+
+  private kick(): void {
+    if (this.running || this.closed) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      // Waiters registered while the last round ran are covered by it or by a new one.
+      if (this.pending.size > 0 && !this.closed) this.kick();
+      else for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.size > 0 && !this.closed) {
+      const round = [...this.pending.values()];
+      this.pending.clear();
+      const covered = this.waiters.splice(0);
+      const batches: VersionBatch[] = [];
+      let budget = ROUND_BYTES;
+      for (const [i, t] of round.entries()) {
+        if (budget <= 0) {
+          // The rest waits for the next round, unless a newer commit noted them again.
+          for (const rest of round.slice(i)) this.requeue(rest);
+          break;
+        }
+        try {
+          const b = await this.batchOf(t, budget);
+          if (!b) continue;
+          batches.push(b);
+          budget -= b.bytes;
+          if (b.indexed < t.length) this.requeue(t);
+        } catch (err) {
+          this.log.error(`could not index ${t.itemId}/${t.version}: ${(err as Error).message}`);
+        }
+      }
+      if (batches.length > 0) await this.db.apply(batches);
+      for (const w of covered) w();
+      if (batches.length > 0) for (const l of this.listeners) l(batches);
+    }
+  }
+
+  private requeue(t: Target): void {
+    const key = `${t.itemId}\u0000${t.version}`;
+    if (!this.pending.has(key)) this.pending.set(key, t);
+  }
+
+  /**
+   * The records of `t` the index does not hold yet, about `budget` bytes of them at most
+   * (always at least one whole line): `indexed` says how far they reach.
+   */
+  private async batchOf(t: Target, budget: number): Promise<(VersionBatch & { bytes: number }) | null> {
+    const progress = this.db.progress(t.itemId, t.version);
+    const from = progress?.indexed ?? 0;
+    if (from >= t.length && (progress?.sealed ?? false) === t.sealed) return null;
+    const records: PropertyRecord[] = [];
+    let indexed = from;
+    if (from < t.length) {
+      const handle = await this.handle(t);
+      const splitter = new LineSplitter();
+      for (let at = from; at < t.length && (at - from < budget || indexed === from); ) {
+        const n = Math.min(READ_BYTES, t.length - at);
+        const buf = Buffer.allocUnsafe(n);
+        const got = handle.readNow(buf, at) ?? (await handle.read(buf, at));
+        if (got <= 0) throw new Error(`the data ends at ${at}, before ${t.length}`);
+        for (const r of splitter.push(got === n ? buf : buf.subarray(0, got), at)) records.push(r);
+        at += got;
+        if (splitter.carried > this.maxLineBytes) {
+          throw new Error(`no line ends within ${this.maxLineBytes} bytes of byte ${at - splitter.carried}`);
+        }
+        // Up to the end of the last whole line (`<item>` and `</item>` are lines too).
+        indexed = at - splitter.carried;
+      }
+      if (indexed >= t.length && t.sealed) this.dropHandle(t);
+    }
+    const sealed = t.sealed && indexed >= t.length;
+    return { itemId: t.itemId, version: t.version, records, indexed, sealed, bytes: indexed - from };
+  }
+
+  private async handle(t: Target): Promise<StoredVersion> {
+    const key = `${t.itemId}\u0000${t.version}`;
+    let h = this.handles.get(key);
+    if (h) {
+      this.handles.delete(key);
+      this.handles.set(key, h); // most recent last
+      return h;
+    }
+    const opened = await this.store.open(t.itemId, t.version);
+    if (!opened) throw new Error("the store has no such version");
+    h = opened;
+    await h.ready();
+    this.handles.set(key, h);
+    if (this.handles.size > HANDLES) {
+      const [oldest, handle] = this.handles.entries().next().value as [string, StoredVersion];
+      handle.close();
+      this.handles.delete(oldest);
+    }
+    return h;
+  }
+
+  private dropHandle(t: Target): void {
+    const key = `${t.itemId}\u0000${t.version}`;
+    this.handles.get(key)?.close();
+    this.handles.delete(key);
+  }
+}

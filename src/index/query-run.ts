@@ -1,0 +1,226 @@
+import { errors } from "../core/errors.js";
+import type { PropertyType } from "../format/item-file.js";
+import { ITEM_CLOSE } from "../format/item-file.js";
+import {
+  type IndexDb,
+  type IndexedVersion,
+  KEY_VALUE_BYTES,
+  type KeyRange,
+  readVersionKey,
+  versionKey,
+} from "./index-db.js";
+import type { Expr, Literal } from "./query-language.js";
+import { encodeValue, prefixEnd, stringPrefix, TYPE_CODE } from "./value-order.js";
+
+/**
+ * Runs a parsed query over the index (README, "Queries"). A plan picks the cheapest
+ * indexed way in: the one selective condition of an AND, the union of an OR's, else every
+ * version in order. Candidates are then checked against the whole expression, in
+ * (item id, version) order, so that a cursor (the last one given) pages on exactly.
+ * With match=latest a condition reads each name's newest value from the index; with
+ * match=any it asks for every occurrence (`occurrences`, from the store's property reads).
+ */
+
+export interface QueryOptions {
+  where: Expr;
+  versions: "latest" | "all";
+  match: "latest" | "any";
+  /** Resume after this version (exclusive). */
+  after?: { itemId: string; version: number };
+}
+
+export type Occurrences = (
+  itemId: string,
+  version: number,
+  name: string,
+) => Promise<{ type: PropertyType; value: string }[]>;
+
+/** Candidates past this many: read every version in order instead (it streams). */
+const MAX_CANDIDATES = 50_000;
+
+export interface Match extends IndexedVersion {
+  /** The committed length before any `</item>`. */
+  offset: number;
+}
+
+export async function* runQuery(db: IndexDb, o: QueryOptions, occurrences: Occurrences): AsyncGenerator<Match> {
+  const inScope = (v: IndexedVersion) => o.versions === "all" || db.newestVersion(v.itemId) === v.version;
+  for (const v of candidates(db, o)) {
+    if (!inScope(v)) continue;
+    if (!(await matches(db, o, v, occurrences))) continue;
+    yield { ...v, offset: v.sealed ? v.indexed - ITEM_CLOSE.length : v.indexed };
+  }
+}
+
+/** Whether version `v` matches the query's expression (it is in scope). */
+export function matches(db: IndexDb, o: QueryOptions, v: IndexedVersion, occurrences: Occurrences): Promise<boolean> {
+  const leaf = async (name: string, test: (type: PropertyType, value: string) => boolean) => {
+    if (o.match === "latest") {
+      const s = db.latestValue(v.itemId, v.version, name);
+      return s !== undefined && test(s.type, s.value);
+    }
+    return (await occurrences(v.itemId, v.version, name)).some((x) => test(x.type, x.value));
+  };
+  return evaluate(o.where, leaf);
+}
+
+async function evaluate(
+  e: Expr,
+  leaf: (name: string, test: (type: PropertyType, value: string) => boolean) => Promise<boolean>,
+): Promise<boolean> {
+  switch (e.kind) {
+    case "or":
+      for (const x of e.items) if (await evaluate(x, leaf)) return true;
+      return false;
+    case "and":
+      for (const x of e.items) if (!(await evaluate(x, leaf))) return false;
+      return true;
+    case "not":
+      return !(await evaluate(e.item, leaf));
+    case "exists":
+      return leaf(e.name, () => true);
+    case "prefix":
+      return leaf(e.name, (type, value) => type === "string" && value.startsWith(e.prefix));
+    case "in": {
+      const encs = e.lits.map((l) => [l.type, encodeValue(l.type, l.text)] as const);
+      return leaf(e.name, (type, value) => {
+        const enc = encodeValue(type, value);
+        return encs.some(([t, x]) => t === type && x.equals(enc));
+      });
+    }
+    case "cmp": {
+      const lit = encodeValue(e.lit.type, e.lit.text);
+      return leaf(e.name, (type, value) => {
+        if (type !== e.lit.type) return false;
+        const c = Buffer.compare(encodeValue(type, value), lit);
+        switch (e.op) {
+          case "=":
+            return c === 0;
+          case "!=":
+            return c !== 0;
+          case "<":
+            return c < 0;
+          case "<=":
+            return c <= 0;
+          case ">":
+            return c > 0;
+          case ">=":
+            return c >= 0;
+        }
+      });
+    }
+  }
+}
+
+// --- planning -------------------------------------------------------------------------
+
+interface Lookup {
+  name: string;
+  ranges: KeyRange[];
+}
+
+/** The index ranges whose versions include every match of `e`, or null: read them all. */
+function plan(db: IndexDb, e: Expr, space: "latest" | "any"): Lookup[] | null {
+  switch (e.kind) {
+    case "or": {
+      const parts = e.items.map((x) => plan(db, x, space));
+      return parts.some((p) => p === null) ? null : (parts as Lookup[][]).flat();
+    }
+    case "and": {
+      let best: Lookup[] | null = null;
+      let bestCount = Number.POSITIVE_INFINITY;
+      for (const x of e.items) {
+        const p = plan(db, x, space);
+        if (!p) continue;
+        const n = p.reduce(
+          (sum, l) => sum + l.ranges.reduce((s, r) => s + db.countIn(space, l.name, r, MAX_CANDIDATES), 0),
+          0,
+        );
+        if (n < bestCount) {
+          best = p;
+          bestCount = n;
+        }
+      }
+      return best;
+    }
+    case "not":
+      return null;
+    case "exists":
+      return [{ name: e.name, ranges: [{ start: Buffer.alloc(0), end: Buffer.of(0xff) }] }];
+    case "prefix": {
+      const p = stringPrefix(e.prefix);
+      return p.length > KEY_VALUE_BYTES ? null : [{ name: e.name, ranges: [{ start: p, end: prefixEnd(p) }] }];
+    }
+    case "in": {
+      const ranges = e.lits.map((l) => equalRange(l));
+      return ranges.some((r) => r === null) ? null : [{ name: e.name, ranges: ranges as KeyRange[] }];
+    }
+    case "cmp": {
+      const enc = encodeValue(e.lit.type, e.lit.text);
+      if (enc.length > KEY_VALUE_BYTES) return null;
+      const type = Buffer.of(TYPE_CODE[e.lit.type]);
+      const all = prefixEnd(type);
+      const ranges: Record<string, KeyRange[]> = {
+        "=": [{ start: enc, end: prefixEnd(enc) }],
+        "!=": [
+          { start: type, end: enc },
+          { start: prefixEnd(enc), end: all },
+        ],
+        "<": [{ start: type, end: enc }],
+        "<=": [{ start: type, end: prefixEnd(enc) }],
+        ">": [{ start: prefixEnd(enc), end: all }],
+        ">=": [{ start: enc, end: all }],
+      };
+      return [{ name: e.name, ranges: ranges[e.op] }];
+    }
+  }
+}
+
+function equalRange(l: Literal): KeyRange | null {
+  const enc = encodeValue(l.type, l.text);
+  return enc.length > KEY_VALUE_BYTES ? null : { start: enc, end: prefixEnd(enc) };
+}
+
+/** The versions to check, in (item id, version) order, after `o.after`. */
+function* candidates(db: IndexDb, o: QueryOptions): Generator<IndexedVersion> {
+  const lookups = plan(db, o.where, o.match === "latest" ? "latest" : "any");
+  const found = lookups && collect(db, lookups, o.match === "latest" ? "latest" : "any");
+  if (!found) {
+    yield* db.allVersions(o.after);
+    return;
+  }
+  const after = o.after ? versionKey(o.after.itemId, o.after.version) : null;
+  const keys = [...found.values()].filter((k) => !after || Buffer.compare(k, after) > 0).sort(Buffer.compare);
+  for (const k of keys) {
+    const { itemId, version } = readVersionKey(k);
+    const p = db.progress(itemId, version);
+    if (p) yield p;
+  }
+}
+
+/** The distinct versions of the lookups' ranges, or null if there are too many to hold. */
+function collect(db: IndexDb, lookups: Lookup[], space: "latest" | "any"): Map<string, Buffer> | null {
+  const found = new Map<string, Buffer>();
+  for (const l of lookups) {
+    for (const r of l.ranges) {
+      for (const where of db.versionsIn(space, l.name, r)) {
+        found.set(where.toString("latin1"), where);
+        if (found.size > MAX_CANDIDATES) return null;
+      }
+    }
+  }
+  return found;
+}
+
+/** A cursor: the last version an answer gave, opaque to clients. */
+export function encodeCursor(m: { itemId: string; version: number }): string {
+  return Buffer.from(JSON.stringify([m.itemId, m.version])).toString("base64url");
+}
+
+export function decodeCursor(raw: string): { itemId: string; version: number } {
+  try {
+    const [itemId, version] = JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
+    if (typeof itemId === "string" && Number.isSafeInteger(version)) return { itemId, version };
+  } catch {}
+  throw errors.invalidCursor();
+}
