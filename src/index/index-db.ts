@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { PROPERTY_TYPES, type PropertyType } from "../format/item-file.js";
@@ -68,6 +68,7 @@ export class IndexDb {
   static open(dataDir: string, fresh: boolean): IndexDb {
     const path = IndexDb.path(dataDir);
     if (fresh) rmSync(path, { recursive: true, force: true });
+    checkDataFile(join(path, "data.mdb"));
     let root: RootDatabase;
     try {
       root = open({ path, noSync: true, maxDbs: 8, compression: false });
@@ -185,6 +186,34 @@ export class IndexDb {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** LMDB's meta pages hold this magic (little-endian) after the page header. */
+const LMDB_MAGIC = 0xbeefc0de;
+const META_OFFSET = 0x18;
+
+/**
+ * LMDB trusts its file: one that is not an LMDB file crashes the process when opened,
+ * beyond any catch. Its first meta page is checked first; anything else is damage.
+ */
+function checkDataFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return; // none yet: LMDB makes it
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const page = Buffer.alloc(4);
+    const magicAt = (at: number) => readSync(fd, page, 0, 4, at) === 4 && page.readUInt32LE(0) === LMDB_MAGIC;
+    // (The second meta page sits one page on, and the page size varies by machine.)
+    if (size < 8192 || !magicAt(META_OFFSET)) {
+      throw new IndexDamaged(`${file} is not an LMDB file`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function u64(n: number): Buffer {
   const b = Buffer.alloc(8);

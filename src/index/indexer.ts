@@ -69,7 +69,16 @@ export class Indexer {
   }
 
   /** Start-up: every version the store has that the index holds less of. */
-  async catchUp(): Promise<void> {
+  catchUp(): Promise<void> {
+    const listing = this.listBehind();
+    // Queries wait for the listing too: until it is in, nothing says what is missing.
+    this.listing = listing.catch(() => undefined);
+    return listing;
+  }
+
+  private listing: Promise<void> = Promise.resolve();
+
+  private async listBehind(): Promise<void> {
     const t0 = performance.now();
     const all = await this.store.versions();
     let behind = 0;
@@ -82,7 +91,7 @@ export class Indexer {
     }
     if (behind === 0) return;
     this.log.info(`indexing ${behind} of ${all.length} versions`, { event: "index_catch_up", versions: behind });
-    await this.caughtUp();
+    await this.drained();
     this.log.info(`indexed ${behind} versions in ${Math.round(performance.now() - t0)} ms`, {
       event: "index_caught_up",
       versions: behind,
@@ -90,7 +99,12 @@ export class Indexer {
   }
 
   /** Resolves once everything noted before this call is in the index and visible. */
-  caughtUp(): Promise<void> {
+  async caughtUp(): Promise<void> {
+    await this.listing;
+    await this.drained();
+  }
+
+  private drained(): Promise<void> {
     if (this.pending.size === 0 && !this.running) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
