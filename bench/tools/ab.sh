@@ -6,7 +6,8 @@
 # generator (which shares the two cores); the last lines are the means.
 #   bash bench/tools/ab.sh ROUNDS DIR1 DIR2 ...
 # env: DUR seconds (6), NV versions (100), FSYNC mode (batch), NODE_FLAGS for every server.
-# A build dir may hold a NODEFLAGS file (flags for that build only) or an FSYNC file.
+# A build dir may hold a NODEFLAGS file (node flags for that build only), an ARGS file
+# (server options, e.g. `--index false`) or an FSYNC file.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$1; shift; VS=("$@")
@@ -19,7 +20,7 @@ for i in $(seq "$R"); do
     D=$(mktemp -d); LOG=$(mktemp)
     MODE=$(cat "$V/FSYNC" 2>/dev/null || echo "${FSYNC:-batch}")
     # shellcheck disable=SC2046
-    node ${NODE_FLAGS:-} $(cat "$V/NODEFLAGS" 2>/dev/null) "$V/server.js" --port 0 --data-dir "$D" --fsync "$MODE" >"$LOG" 2>&1 &
+    node ${NODE_FLAGS:-} $(cat "$V/NODEFLAGS" 2>/dev/null) "$V/server.js" --port 0 --data-dir "$D" --fsync "$MODE" $(cat "$V/ARGS" 2>/dev/null) >"$LOG" 2>&1 &
     PID=$!
     for _ in $(seq 100); do grep -q listening "$LOG" && break; sleep 0.1; done
     URL=$(grep -o 'http://[^ ]*' "$LOG")

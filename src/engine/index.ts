@@ -173,7 +173,7 @@ export class Engine {
     const indexer = this.indexer;
     if (!indexer) return;
     indexer.useStore(this.store);
-    this.store.onCommit((itemId, version, state) => indexer.noteCommit(itemId, version, state));
+    this.store.onCommit((itemId, version, state, appended) => indexer.noteCommit(itemId, version, state, appended));
     indexer.catchUp().catch((err: Error) => this.log.error(`index catch-up failed: ${err.message}`));
   }
 

@@ -185,8 +185,6 @@ export class IndexDb {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /** LMDB's meta pages hold this magic (little-endian) after the page header. */
 const LMDB_MAGIC = 0xbeefc0de;
 const META_OFFSET = 0x18;

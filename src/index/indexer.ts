@@ -27,7 +27,16 @@ interface Target {
   version: number;
   length: number;
   sealed: boolean;
+  /** The bytes from `from` to `length`, as the store handed them over, or null: read them. */
+  chunks: Uint8Array[] | null;
+  from: number;
 }
+
+/** The shortest time between two rounds. */
+const ROUND_MS = 5;
+
+/** Appended bytes held for the next round, in all; past it they are read back instead. */
+const HELD_BYTES = 16 << 20;
 
 export type IndexedListener = (batches: VersionBatch[]) => void;
 
@@ -60,12 +69,44 @@ export class Indexer {
     return () => this.listeners.delete(listener);
   }
 
-  /** From the store: a version's committed state changed. */
-  noteCommit(itemId: string, version: number, state: VersionState): void {
+  private held = 0;
+
+  /** From the store: a version's committed state changed (and, maybe, what it appended). */
+  noteCommit(
+    itemId: string,
+    version: number,
+    state: VersionState,
+    appended?: { offset: number; bytes: Uint8Array },
+  ): void {
     if (state.kind !== "open" && state.kind !== "sealed") return;
     const key = `${itemId}\u0000${version}`;
-    this.pending.set(key, { itemId, version, length: state.length, sealed: state.kind === "sealed" });
+    const sealed = state.kind === "sealed";
+    const t = this.pending.get(key);
+    const kept =
+      appended &&
+      appended.offset + appended.bytes.length === state.length &&
+      this.held + appended.bytes.length <= HELD_BYTES
+        ? appended
+        : null;
+    if (t) {
+      if (t.chunks && kept && kept.offset === t.length) {
+        t.chunks.push(kept.bytes);
+        this.held += kept.bytes.length;
+      } else this.dropChunks(t);
+      t.length = state.length;
+      t.sealed = sealed;
+    } else {
+      const chunks = kept ? [kept.bytes] : null;
+      if (kept) this.held += kept.bytes.length;
+      this.pending.set(key, { itemId, version, length: state.length, sealed, chunks, from: kept?.offset ?? 0 });
+    }
     this.kick();
+  }
+
+  private dropChunks(t: Target): void {
+    if (!t.chunks) return;
+    for (const c of t.chunks) this.held -= c.length;
+    t.chunks = null;
   }
 
   /** Start-up: every version the store has that the index holds less of. */
@@ -126,8 +167,15 @@ export class Indexer {
     });
   }
 
+  private lastRound = 0;
+
   private async loop(): Promise<void> {
     while (this.pending.size > 0 && !this.closed) {
+      // Rounds at most every ROUND_MS: each is an index transaction, and starting one costs
+      // more than the few properties a busy writer commits in between.
+      const wait = this.lastRound + ROUND_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      this.lastRound = performance.now();
       const round = [...this.pending.values()];
       this.pending.clear();
       const covered = this.waiters.splice(0);
@@ -157,6 +205,7 @@ export class Indexer {
 
   private requeue(t: Target): void {
     const key = `${t.itemId}\u0000${t.version}`;
+    this.dropChunks(t);
     if (!this.pending.has(key)) this.pending.set(key, t);
   }
 
@@ -167,10 +216,22 @@ export class Indexer {
   private async batchOf(t: Target, budget: number): Promise<(VersionBatch & { bytes: number }) | null> {
     const progress = this.db.progress(t.itemId, t.version);
     const from = progress?.indexed ?? 0;
+    const chunks = t.chunks;
+    this.dropChunks(t);
     if (from >= t.length && (progress?.sealed ?? false) === t.sealed) return null;
     const records: PropertyRecord[] = [];
     let indexed = from;
-    if (from < t.length) {
+    if (chunks && t.from === from) {
+      // What the store handed over with its notices: nothing to read back.
+      const splitter = new LineSplitter();
+      let at = from;
+      for (const c of chunks) {
+        const buf = Buffer.from(c.buffer, c.byteOffset, c.length);
+        for (const r of splitter.push(buf, at)) records.push(r);
+        at += c.length;
+      }
+      indexed = at - splitter.carried;
+    } else if (from < t.length) {
       const handle = await this.handle(t);
       const splitter = new LineSplitter();
       for (let at = from; at < t.length && (at - from < budget || indexed === from); ) {
@@ -186,9 +247,9 @@ export class Indexer {
         // Up to the end of the last whole line (`<item>` and `</item>` are lines too).
         indexed = at - splitter.carried;
       }
-      if (indexed >= t.length && t.sealed) this.dropHandle(t);
     }
     const sealed = t.sealed && indexed >= t.length;
+    if (sealed) this.dropHandle(t);
     return { itemId: t.itemId, version: t.version, records, indexed, sealed, bytes: indexed - from };
   }
 

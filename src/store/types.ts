@@ -88,7 +88,16 @@ export interface IndexedProperties {
   entries: IndexedProperty[];
 }
 
-export type CommitListener = (itemId: string, version: number, state: VersionState) => void;
+/**
+ * `appended`, where the backend has them at hand: the bytes this change added, from
+ * `offset` (a follower then need not read them back).
+ */
+export type CommitListener = (
+  itemId: string,
+  version: number,
+  state: VersionState,
+  appended?: { offset: number; bytes: Uint8Array },
+) => void;
 
 export interface StoredVersionInfo {
   itemId: string;

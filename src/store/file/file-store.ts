@@ -285,7 +285,7 @@ export class FileStore implements Store {
     if (msg.committed && this.commitListener) {
       for (let i = 0; i < msg.committed.length; i += 4) {
         const v = versionInfo(msg.committed, i);
-        this.commitListener(v.itemId, v.version, v.state);
+        this.commitListener(v.itemId, v.version, v.state, msg.appended?.[i / 4] ?? undefined);
       }
     }
     eachReply(msg.replies, (reply) => {

@@ -238,6 +238,11 @@ export type FromStorage =
       replies: RepliesWire;
       /** The versions this group's commit changed, taken in before the replies. */
       committed?: VersionList;
+      /**
+       * Per entry of `committed`, the bytes the group appended to it from the offset given
+       * (batch mode keeps them for the commit log), or null.
+       */
+      appended?: ({ offset: number; bytes: Uint8Array } | null)[];
       /** The worker has handled everything it was sent: the main thread may send more. */
       idle: boolean;
     }

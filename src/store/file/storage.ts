@@ -52,6 +52,20 @@ export interface StorageOptions {
   log: Log;
 }
 
+/** Appends up to this size go to the main thread with their commit notice (most do). */
+const APPENDED_BYTES = 256 << 10;
+
+function joined(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** The body buffers a batch brought: written, logged and answered once its group is done. */
 function* appendedBuffers(batch: ToStorage[]): Generator<ArrayBuffer> {
   for (const msg of batch) {
@@ -123,9 +137,9 @@ export class Storage {
         const replies = await this.commit(group);
         // `idle` tells the main thread it may send its next batch (file-store.ts).
         const idle = this.queue.length === 0;
-        const committed = this.committedStates(group);
-        if (replies.length > 0 || idle || committed) {
-          this.post({ type: "replies", replies: packReplies(replies), idle, ...(committed ? { committed } : {}) });
+        const changed = this.committedStates(group);
+        if (replies.length > 0 || idle || changed) {
+          this.post({ type: "replies", replies: packReplies(replies), idle, ...changed });
         }
         releaseBuffers(appendedBuffers(batch));
         if (group.closeId >= 0) this.close(group.closeId);
@@ -303,16 +317,23 @@ export class Storage {
   // --- commit ---------------------------------------------------------------------
 
   /** The versions a group's commit changed, as the main thread hears of them. */
-  private committedStates(group: Group): VersionList | undefined {
+  private committedStates(
+    group: Group,
+  ): { committed: VersionList; appended: ({ offset: number; bytes: Uint8Array } | null)[] } | undefined {
     if (group.touched.size === 0) return undefined;
-    const list: VersionList = [];
+    const committed: VersionList = [];
+    const appended: ({ offset: number; bytes: Uint8Array } | null)[] = [];
     for (const v of group.touched) {
       if (v.committed !== v.size) continue; // a failed write that could not be rolled back
       const sealed = sealedCommitted(v);
       this.versions.states.set(v.key, { itemId: v.itemId, version: v.version, length: v.committed, sealed });
-      list.push(v.itemId, v.version, v.committed, sealed ? 1 : 0);
+      committed.push(v.itemId, v.version, v.committed, sealed ? 1 : 0);
+      const w = group.written.get(v);
+      // Copied into the message: the body buffers go back to their pool after it.
+      const whole = w && w.offset + w.length === v.committed && w.length <= APPENDED_BYTES;
+      appended.push(whole ? { offset: w.offset, bytes: joined(w.bytes, w.length) } : null);
     }
-    return list;
+    return { committed, appended };
   }
 
   /** Steps 2 and 3 of a group; returns the answers for step 4. */
