@@ -18,6 +18,7 @@ import * as fsyncModes from "./scenarios/fsync-modes.mjs";
 import * as hotVersion from "./scenarios/hot-version.mjs";
 import * as ingest from "./scenarios/ingest.mjs";
 import * as peer from "./scenarios/peer.mjs";
+import * as query from "./scenarios/query.mjs";
 import * as smallAppends from "./scenarios/small-appends.mjs";
 import * as sseFanout from "./scenarios/sse-fanout.mjs";
 import * as startup from "./scenarios/startup.mjs";
@@ -38,6 +39,7 @@ const SCENARIOS = [
   typedCatchUp,
   startup,
   peer,
+  query,
 ];
 
 function machine() {

@@ -179,6 +179,9 @@ export class Indexer {
       const round = [...this.pending.values()];
       this.pending.clear();
       const covered = this.waiters.splice(0);
+      // Versions to read back are opened together: each open is a trip to the store.
+      const toOpen = round.filter((t) => !t.chunks).slice(0, HANDLES / 2);
+      await Promise.all(toOpen.map((t) => this.handle(t).catch(() => undefined)));
       const batches: VersionBatch[] = [];
       let budget = ROUND_BYTES;
       for (const [i, t] of round.entries()) {

@@ -119,8 +119,12 @@ interface Lookup {
   ranges: KeyRange[];
 }
 
+type Cmp = Extract<Expr, { kind: "cmp" }>;
+/** Two comparisons of one name in one AND, planned as the one range between them. */
+type Bounded = { kind: "range"; name: string; lower: Cmp; upper: Cmp };
+
 /** The index ranges whose versions include every match of `e`, or null: read them all. */
-function plan(db: IndexDb, e: Expr, space: "latest" | "any"): Lookup[] | null {
+function plan(db: IndexDb, e: Expr | Bounded, space: "latest" | "any"): Lookup[] | null {
   switch (e.kind) {
     case "or": {
       const parts = e.items.map((x) => plan(db, x, space));
@@ -129,7 +133,7 @@ function plan(db: IndexDb, e: Expr, space: "latest" | "any"): Lookup[] | null {
     case "and": {
       let best: Lookup[] | null = null;
       let bestCount = Number.POSITIVE_INFINITY;
-      for (const x of e.items) {
+      for (const x of [...e.items, ...boundedRanges(e.items)] as (Expr | Bounded)[]) {
         const p = plan(db, x, space);
         if (!p) continue;
         const n = p.reduce(
@@ -145,6 +149,14 @@ function plan(db: IndexDb, e: Expr, space: "latest" | "any"): Lookup[] | null {
     }
     case "not":
       return null;
+    case "range": {
+      const lo = plan(db, e.lower, space)?.[0].ranges[0];
+      const hi = plan(db, e.upper, space)?.[0].ranges[0];
+      if (!lo || !hi) return null;
+      // Bounds that cross (`age > 5 AND age < 3`) hold nothing.
+      const ranges = Buffer.compare(lo.start, hi.end) < 0 ? [{ start: lo.start, end: hi.end }] : [];
+      return [{ name: e.name, ranges }];
+    }
     case "exists":
       return [{ name: e.name, ranges: [{ start: Buffer.alloc(0), end: Buffer.of(0xff) }] }];
     case "prefix": {
@@ -174,6 +186,28 @@ function plan(db: IndexDb, e: Expr, space: "latest" | "any"): Lookup[] | null {
       return [{ name: e.name, ranges: ranges[e.op] }];
     }
   }
+}
+
+/**
+ * An AND's comparisons of one name with literals of one type, as the single range they
+ * bound together (`age >= 30 AND age < 31`), for the planner to weigh with the rest. Only
+ * a lookup: the whole expression is still checked on each candidate.
+ */
+function boundedRanges(items: Expr[]): Bounded[] {
+  const byName = new Map<string, Cmp[]>();
+  for (const x of items) {
+    if (x.kind !== "cmp" || x.op === "=" || x.op === "!=") continue;
+    const key = `${x.lit.type}\u0000${x.name}`;
+    byName.set(key, [...(byName.get(key) ?? []), x]);
+  }
+  const out: Bounded[] = [];
+  for (const cmps of byName.values()) {
+    const lower = cmps.filter((c) => c.op === ">" || c.op === ">=");
+    const upper = cmps.filter((c) => c.op === "<" || c.op === "<=");
+    if (lower.length === 0 || upper.length === 0) continue;
+    out.push({ kind: "range", name: cmps[0].name, lower: lower[0], upper: upper[0] });
+  }
+  return out;
 }
 
 function equalRange(l: Literal): KeyRange | null {
