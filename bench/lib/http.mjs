@@ -109,3 +109,27 @@ export function propertyBlocks({ lineBytes = 100, blockBytes = 64 * 1024, varian
 export function* repeatBlocks({ blocks }, count) {
   for (let i = 0; i < count; i++) yield blocks[i % blocks.length];
 }
+
+/**
+ * Builds one sealed version of about `sizeMiB` MiB of `lineBytes`-byte properties with
+ * chunked POSTs of `postKiB` KiB, two at a time. Returns { posts, props, ms }.
+ */
+export async function buildSealedVersion(server, path, { sizeMiB, postKiB, lineBytes }) {
+  const xml = { "content-type": "application/xml" };
+  const gen = propertyBlocks({ lineBytes, blockBytes: 64 * 1024 });
+  const blocksPerPost = Math.max(1, Math.floor((postKiB * 1024) / gen.blockBytes));
+  const posts = Math.ceil((sizeMiB * 1024 * 1024) / (blocksPerPost * gen.blockBytes));
+  const t0 = performance.now();
+  let next = 0;
+  const loop = async () => {
+    while (next < posts) {
+      next++;
+      const r = await postStream(server.url + path, repeatBlocks(gen, blocksPerPost), xml, { stallMs: 15_000 });
+      if (r.status !== 200) throw new Error(`building: POST answered ${r.status}: ${r.body.slice(0, 200)}`);
+    }
+  };
+  await Promise.all([loop(), loop()]);
+  const sealed = await call(`${server.url}${path}?seal=true`, { method: "POST", headers: xml, body: "" });
+  if (sealed.status !== 200) throw new Error(`sealing: ${sealed.status} ${sealed.body}`);
+  return { posts, props: posts * blocksPerPost * gen.linesPerBlock, ms: performance.now() - t0 };
+}

@@ -15,7 +15,7 @@ if (i < 0 || !file) {
 const LINE = /^<property for="([^"]*)"><(string|number|boolean|datetime|binary)>(.*)<\/\2><\/property>$/;
 const ENTITY = /&(amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);/g;
 const NAMED = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
-const unescape = (s) =>
+const unescapeXml = (s) =>
   s.includes("&")
     ? s.replace(ENTITY, (_, e) =>
         e[0] === "#"
@@ -50,9 +50,9 @@ for (;;) {
           : type === "boolean"
             ? m[3] === "true"
             : type === "string"
-              ? unescape(m[3])
+              ? unescapeXml(m[3])
               : m[3];
-      bytes += JSON.stringify({ offset: lineAt, next, name: unescape(m[1]), type, value }).length + 1;
+      bytes += JSON.stringify({ offset: lineAt, next, name: unescapeXml(m[1]), type, value }).length + 1;
       props++;
     }
     lineAt = next;

@@ -8,39 +8,19 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { XML } from "../lib/appends.mjs";
 import { removeDir } from "../lib/cleanup.mjs";
 import { knob } from "../lib/env.mjs";
-import { call, postStream, propertyBlocks, repeatBlocks } from "../lib/http.mjs";
+import { buildSealedVersion } from "../lib/http.mjs";
 import { ProcMeter } from "../lib/proc.mjs";
 import { startReaders } from "../lib/readers.mjs";
 import { Report } from "../lib/report.mjs";
 import { withServer } from "../lib/scenario.mjs";
 import { BENCH_DIR, startStreamDb } from "../lib/servers.mjs";
-import { fmt, fmtRatio, MiB, mib } from "../lib/stats.mjs";
+import { fmt, fmtRatio, mib } from "../lib/stats.mjs";
 
 export const name = "typed-catch-up";
 
 const run_ = promisify(execFile);
-
-async function build(server, path, sizeMiB, postKiB) {
-  const gen = propertyBlocks({ lineBytes: 100, blockBytes: 64 * 1024 });
-  const blocksPerPost = Math.max(1, Math.floor((postKiB * 1024) / gen.blockBytes));
-  const posts = Math.ceil((sizeMiB * MiB) / (blocksPerPost * gen.blockBytes));
-  const t0 = performance.now();
-  let next = 0;
-  const loop = async () => {
-    while (next < posts) {
-      next++;
-      const r = await postStream(server.url + path, repeatBlocks(gen, blocksPerPost), XML, { stallMs: 15_000 });
-      if (r.status !== 200) throw new Error(`building: POST answered ${r.status}: ${r.body.slice(0, 200)}`);
-    }
-  };
-  await Promise.all([loop(), loop()]);
-  const sealed = await call(`${server.url}${path}?seal=true`, { method: "POST", headers: XML, body: "" });
-  if (sealed.status !== 200) throw new Error(`sealing: ${sealed.status} ${sealed.body}`);
-  return { posts, props: posts * blocksPerPost * gen.linesPerBlock, ms: performance.now() - t0 };
-}
 
 async function readNdjson(server, url) {
   const meter = new ProcMeter(server.pid).start();
@@ -71,7 +51,7 @@ export async function run() {
       startStreamDb({ fsync: "batch" }),
       async (s) => {
         dataDir = s.dataDir;
-        built = await build(s, path, sizeMiB, postKiB);
+        built = await buildSealedVersion(s, path, { sizeMiB, postKiB, lineBytes: 100 });
         return readNdjson(s, `${s.url}/read-item-stream/typed/1?format=ndjson`);
       },
       { keepDataDir: true },

@@ -27,7 +27,7 @@ export async function routeQuery(
   const q = queryRequest(query);
   const limit = limitParam(query);
   const format = queryFormat(req, query);
-  if (booleanParam(query, "follow", false)) throw errors.invalidQueryParameter("follow", "false here", "true");
+  if (booleanParam(query, "follow", false)) throw errors.liveQueriesNotBuilt();
   const items = ctx.engine.query(q);
   // The first item (or the refusal of a bad query) comes before the head goes out.
   let next = await items.next();
