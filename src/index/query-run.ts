@@ -133,13 +133,14 @@ function plan(db: IndexDb, e: Expr | Bounded, space: "latest" | "any"): Lookup[]
     case "and": {
       let best: Lookup[] | null = null;
       let bestCount = Number.POSITIVE_INFINITY;
-      for (const x of [...e.items, ...boundedRanges(e.items)] as (Expr | Bounded)[]) {
+      // Bounded ranges first, as they are the likeliest to be narrow; every later count
+      // stops at the best so far, so the wide conditions are never counted through.
+      for (const x of [...boundedRanges(e.items), ...e.items] as (Expr | Bounded)[]) {
         const p = plan(db, x, space);
         if (!p) continue;
-        const n = p.reduce(
-          (sum, l) => sum + l.ranges.reduce((s, r) => s + db.countIn(space, l.name, r, MAX_CANDIDATES), 0),
-          0,
-        );
+        let n = 0;
+        const cap = Math.min(MAX_CANDIDATES, bestCount);
+        for (const l of p) for (const r of l.ranges) if (n < cap) n += db.countIn(space, l.name, r, cap - n);
         if (n < bestCount) {
           best = p;
           bestCount = n;
