@@ -124,8 +124,6 @@ export const errors = {
     ),
   invalidQuery: (message: string, position: number) =>
     new DbError("invalid_query", `?where: ${message} (at character ${position})`, { position }),
-  liveQueriesNotBuilt: () =>
-    new DbError("invalid_parameter", "live queries (?follow=true) are not built yet; leave out ?follow"),
   indexDisabled: () => new DbError("index_disabled", "this server runs without an index (--index false): no queries"),
   invalidCursor: () => new DbError("invalid_parameter", "?cursor is not one this server gave out"),
   invalidQueryParameter: (name: string, allowed: string, raw: string) =>

@@ -7,6 +7,7 @@ import type { PropertySelect } from "../format/meta-file.js";
 import type { PropertyRecord } from "../format/records.js";
 import type { IndexDb } from "../index/index-db.js";
 import { Indexer } from "../index/indexer.js";
+import { type LiveOp, LiveQuery } from "../index/live-queries.js";
 import { parseQuery } from "../index/query-language.js";
 import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
@@ -50,6 +51,20 @@ export interface QueryRequest {
   versions: "latest" | "all";
   match: "latest" | "any";
   cursor?: string;
+}
+
+export interface QueryEvent {
+  op: LiveOp;
+  item: QueryItem;
+  at: number;
+  /** Room for the protocol to keep the event's encoding: one per event, for every follower. */
+  text?: string;
+}
+
+export interface QueryFollower {
+  /** The versions matching when the follow began, with their selected records. */
+  initial: QueryItem[];
+  close(): void;
 }
 
 export interface QueryItem extends Match {
@@ -136,6 +151,7 @@ export class Engine {
   private readonly log: Log;
 
   private readonly indexer: Indexer | null;
+  private liveHooked = false;
 
   private constructor(
     private readonly options: Readonly<EngineOptions>,
@@ -172,10 +188,74 @@ export class Engine {
   private followCommits(): void {
     const indexer = this.indexer;
     if (!indexer) return;
+    if (!this.liveHooked) {
+      this.liveHooked = true;
+      indexer.onIndexed((batches) => {
+        for (const hub of this.live.values()) hub.query.indexed(batches);
+      });
+    }
     indexer.useStore(this.store);
     this.store.onCommit((itemId, version, state, appended) => indexer.noteCommit(itemId, version, state, appended));
     indexer.catchUp().catch((err: Error) => this.log.error(`index catch-up failed: ${err.message}`));
   }
+
+  /** Live queries by what they ask, with their followers. */
+  private readonly live = new Map<string, { query: LiveQuery; followers: Set<(e: QueryEvent) => void> }>();
+
+  /**
+   * A live query (README, "Queries"): the versions matching now, then every change to
+   * that set as properties commit, to `listener`, until close(). Followers of the same
+   * query share one LiveQuery, and each event is made once for all of them.
+   */
+  async followQuery(q: QueryRequest, listener: (e: QueryEvent) => void): Promise<QueryFollower> {
+    await this.assertOpen();
+    const index = this.options.index;
+    if (!index || !this.indexer) throw errors.indexDisabled();
+    const where = parseQuery(q.where);
+    await this.indexer.caughtUp();
+    const id = JSON.stringify([q.where, q.select, q.versions, q.match]);
+    let hub = this.live.get(id);
+    if (!hub) {
+      const followers = new Set<(e: QueryEvent) => void>();
+      const select = q.select;
+      const query = new LiveQuery(
+        index,
+        { where, versions: q.versions, match: q.match },
+        select,
+        this.occurrences,
+        (e) => {
+          const event: QueryEvent = {
+            op: e.op,
+            item: { ...e.match, properties: selected(index, e.match, select) },
+            at: e.at,
+          };
+          for (const f of followers) f(event);
+        },
+      );
+      hub = { query, followers };
+      this.live.set(id, hub);
+    }
+    const mine = hub;
+    try {
+      await mine.query.ready;
+    } catch (err) {
+      if (this.live.get(id) === mine) this.live.delete(id);
+      throw err;
+    }
+    // In one step: the set as it is, and every event after it.
+    mine.followers.add(listener);
+    const initial = mine.query.current().map((m) => ({ ...m, properties: selected(index, m, q.select) }));
+    return {
+      initial,
+      close: () => {
+        mine.followers.delete(listener);
+        if (mine.followers.size === 0 && this.live.get(id) === mine) this.live.delete(id);
+      },
+    };
+  }
+
+  private readonly occurrences = async (itemId: string, version: number, name: string) =>
+    (await readProperties(this.store, itemId, version, { name, latest: false })).records;
 
   /**
    * A query (README, "Queries"): the matching versions in (item id, version) order, each
@@ -188,9 +268,7 @@ export class Engine {
     const where = parseQuery(q.where);
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     await this.indexer.caughtUp();
-    const occurrences = async (itemId: string, version: number, name: string) =>
-      (await readProperties(this.store, itemId, version, { name, latest: false })).records;
-    for await (const m of runQuery(index, { where, versions: q.versions, match: q.match, after }, occurrences)) {
+    for await (const m of runQuery(index, { where, versions: q.versions, match: q.match, after }, this.occurrences)) {
       yield { ...m, properties: selected(index, m, q.select) };
     }
   }

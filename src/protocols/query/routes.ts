@@ -2,11 +2,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { encodeCursor, errors, type QueryItem, type QueryRequest } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
 import { booleanParam, type RequestTarget } from "../../http/params.js";
+import { followQuery } from "./follow.js";
 
 /**
  * GET /query (README, "Queries"): the versions whose properties match `where`, in item id
  * then version order, a page of `limit` at a time with a cursor, as one JSON document or
- * NDJSON (an item a line, then the cursor); `follow=true` goes on live (live-query.ts).
+ * NDJSON (an item a line, then the cursor); `follow=true` goes on live (follow.ts).
  */
 
 const DEFAULT_LIMIT = 100;
@@ -27,7 +28,7 @@ export async function routeQuery(
   const q = queryRequest(query);
   const limit = limitParam(query);
   const format = queryFormat(req, query);
-  if (booleanParam(query, "follow", false)) throw errors.liveQueriesNotBuilt();
+  if (booleanParam(query, "follow", false)) return followQuery(ctx, req, res, requestId, q, format);
   const items = ctx.engine.query(q);
   // The first item (or the refusal of a bad query) comes before the head goes out.
   let next = await items.next();
