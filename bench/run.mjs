@@ -16,6 +16,7 @@ import * as fanout from "./scenarios/fanout.mjs";
 import * as fanoutSaturation from "./scenarios/fanout-saturation.mjs";
 import * as fsyncModes from "./scenarios/fsync-modes.mjs";
 import * as hotVersion from "./scenarios/hot-version.mjs";
+import * as indexCost from "./scenarios/index-cost.mjs";
 import * as ingest from "./scenarios/ingest.mjs";
 import * as peer from "./scenarios/peer.mjs";
 import * as query from "./scenarios/query.mjs";
@@ -40,6 +41,7 @@ const SCENARIOS = [
   startup,
   peer,
   query,
+  indexCost,
 ];
 
 function machine() {
