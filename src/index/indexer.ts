@@ -48,6 +48,11 @@ export class Indexer {
   private closed = false;
   /** Settles the waiters of caughtUp once the round that covers them is done. */
   private waiters: (() => void)[] = [];
+  /** Bytes of appended chunks held in pending targets. */
+  private held = 0;
+  /** The start-up listing of what the index lacks: queries wait for it. */
+  private listing: Promise<void> = Promise.resolve();
+  private lastRound = 0;
 
   constructor(
     private readonly db: IndexDb,
@@ -68,8 +73,6 @@ export class Indexer {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-
-  private held = 0;
 
   /** From the store: a version's committed state changed (and, maybe, what it appended). */
   noteCommit(
@@ -116,8 +119,6 @@ export class Indexer {
     this.listing = listing.catch(() => undefined);
     return listing;
   }
-
-  private listing: Promise<void> = Promise.resolve();
 
   private async listBehind(): Promise<void> {
     const t0 = performance.now();
@@ -166,8 +167,6 @@ export class Indexer {
       else for (const w of this.waiters.splice(0)) w();
     });
   }
-
-  private lastRound = 0;
 
   private async loop(): Promise<void> {
     while (this.pending.size > 0 && !this.closed) {
