@@ -7,6 +7,7 @@ import type { ServerContext } from "./http/context.js";
 import { IndexDamaged, IndexDb } from "./index/index-db.js";
 import { pinoLog } from "./logger.js";
 import { route } from "./protocols/routes.js";
+import { SchemaRegistry } from "./schema/registry.js";
 import { fileBackend } from "./store/file/index.js";
 
 export interface RunningServer {
@@ -22,6 +23,7 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
   const backend = fileBackend({ dataDir: config.dataDir, fsync: config.fsync, faults: config.faults, log });
   // After the backend: its lock says this process owns the data directory and its index.
   const index = config.index ? openIndex(config, log, backend) : undefined;
+  const schemas = SchemaRegistry.open(config.dataDir, log);
   const engine = await Engine.open({
     backend,
     parserThreads: config.parserThreads,
@@ -29,6 +31,7 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
     faults: config.faults,
     log,
     index,
+    schemas,
   });
   const ctx: ServerContext = {
     engine,

@@ -20,6 +20,7 @@ export type ErrorCode =
   | "not_acceptable"
   | "offset_not_at_property"
   | "invalid_query"
+  | "invalid_schema"
   | "index_disabled"
   // a write body
   | "invalid_xml"
@@ -27,6 +28,9 @@ export type ErrorCode =
   | "invalid_property"
   | "invalid_value"
   | "property_too_large"
+  // schemas
+  | "schema_incompatible"
+  | "schema_not_found"
   // versions
   | "version_sealed"
   | "version_superseded"
@@ -60,6 +64,10 @@ export interface ErrorDetails {
   after?: number;
   /** Where in a query it went wrong (0-based character). */
   position?: number;
+  /** The JSON Pointer of a schema's bad part. */
+  path?: string;
+  /** A schema's incompatible changes. */
+  changes?: { property: string; change: string }[];
 }
 
 export class DbError extends Error {
@@ -125,6 +133,21 @@ export const errors = {
   invalidQuery: (message: string, position: number) =>
     new DbError("invalid_query", `?where: ${message} (at character ${position})`, { position }),
   indexDisabled: () => new DbError("index_disabled", "this server runs without an index (--index false): no queries"),
+  invalidSchema: (path: string, message: string) =>
+    new DbError("invalid_schema", `${path || "the schema"}: ${message}`, { path }),
+  schemaIncompatible: (mode: string, changes: { property: string; change: string }[]) =>
+    new DbError(
+      "schema_incompatible",
+      `${changes.length} change(s) are not ${mode} compatible with the latest version: ${changes.map((c) => `${c.property}: ${c.change}`).join("; ")}`,
+      { changes },
+    ),
+  schemaNotFound: (type: string, version?: number) =>
+    new DbError(
+      "schema_not_found",
+      version === undefined
+        ? `no schema of type ${quoted(type)}`
+        : `type ${quoted(type)} has no schema version ${version}`,
+    ),
   invalidCursor: () => new DbError("invalid_parameter", "?cursor is not one this server gave out"),
   invalidQueryParameter: (name: string, allowed: string, raw: string) =>
     new DbError("invalid_parameter", `?${name} must be ${allowed}, got ${quoted(raw)}`),

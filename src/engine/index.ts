@@ -11,6 +11,7 @@ import { type LiveOp, LiveQuery } from "../index/live-queries.js";
 import { parseQuery } from "../index/query-language.js";
 import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
+import type { SchemaRegistry } from "../schema/registry.js";
 import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { propertyBoundary } from "./boundaries.js";
 import { Feed } from "./feed.js";
@@ -42,6 +43,8 @@ export interface EngineOptions {
   log?: Log;
   /** The secondary index, opened by start-up; without it, queries are refused. */
   index?: IndexDb;
+  /** The schema registry, opened by start-up. */
+  schemas?: SchemaRegistry;
 }
 
 export interface QueryRequest {
@@ -197,6 +200,12 @@ export class Engine {
     indexer.useStore(this.store);
     this.store.onCommit((itemId, version, state, appended) => indexer.noteCommit(itemId, version, state, appended));
     indexer.catchUp().catch((err: Error) => this.log.error(`index catch-up failed: ${err.message}`));
+  }
+
+  /** The schema registry (README, "Schemas"). */
+  get schemas(): SchemaRegistry {
+    if (!this.options.schemas) throw errors.internal("this engine was opened without a schema registry");
+    return this.options.schemas;
   }
 
   /** Live queries by what they ask, with their followers. */

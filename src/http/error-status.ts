@@ -18,6 +18,9 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   invalid_value: 400,
   offset_not_at_property: 400,
   invalid_query: 400,
+  invalid_schema: 400,
+  schema_not_found: 404,
+  schema_incompatible: 409,
   index_disabled: 404,
   route_not_found: 404,
   version_not_found: 404,
@@ -65,6 +68,8 @@ export function sendError(
   if (details.before !== undefined) error.before = details.before;
   if (details.after !== undefined) error.after = details.after;
   if (details.position !== undefined) error.position = details.position;
+  if (details.path !== undefined) error.path = details.path;
+  if (details.changes !== undefined) error.changes = details.changes;
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
   if (status === 500) {

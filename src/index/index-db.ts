@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { type Database, open, type RootDatabase } from "lmdb";
 import { PROPERTY_TYPES, type PropertyType } from "../format/item-file.js";
 import { type PropertyRecord, recordJson } from "../format/records.js";
-import { encodeValue, keyPart, prefixEnd } from "./value-order.js";
+import { encodeValue, keyPart, prefixEnd } from "../format/value-order.js";
 
 /**
  * The secondary index, in an LMDB environment under DATA_DIR/index/ (lmdb-js: reads are

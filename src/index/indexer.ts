@@ -18,7 +18,7 @@ const READ_BYTES = 1 << 20;
  * New bytes taken into one round, over all its versions: what the round's records and
  * its index transaction hold in memory. A version with more goes on in the next round.
  */
-const ROUND_BYTES = 4 << 20;
+const ROUND_BYTES = 1 << 20;
 /** Read handles kept open for versions written to recently. */
 const HANDLES = 256;
 
@@ -36,7 +36,7 @@ interface Target {
 const ROUND_MS = 5;
 
 /** Appended bytes held for the next round, in all; past it they are read back instead. */
-const HELD_BYTES = 16 << 20;
+const HELD_BYTES = 4 << 20;
 
 export type IndexedListener = (batches: VersionBatch[]) => void;
 

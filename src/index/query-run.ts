@@ -1,6 +1,7 @@
 import { errors } from "../core/errors.js";
 import type { PropertyType } from "../format/item-file.js";
 import { ITEM_CLOSE } from "../format/item-file.js";
+import { encodeValue, prefixEnd, stringPrefix, TYPE_CODE } from "../format/value-order.js";
 import {
   type IndexDb,
   type IndexedVersion,
@@ -10,7 +11,6 @@ import {
   versionKey,
 } from "./index-db.js";
 import type { Expr, Literal } from "./query-language.js";
-import { encodeValue, prefixEnd, stringPrefix, TYPE_CODE } from "./value-order.js";
 
 /**
  * Runs a parsed query over the index (README, "Queries"). A plan picks the cheapest

@@ -5,7 +5,7 @@ import { ROOT } from "../helpers/server.js";
 
 /**
  * The layers of src/ and the one direction of their imports (README, "Architecture"):
- * core, format, parse, store (the seam, then its backends), index, engine, http, protocols,
+ * core, format, schema, parse, store (the seam, then its backends), index, engine, http, protocols,
  * then start-up. A file may import its own layer and the ones before it, and:
  * - the engine sees storage only through the seam (store/types.ts);
  * - a backend never imports the engine or anything after it;
@@ -14,7 +14,18 @@ import { ROOT } from "../helpers/server.js";
  */
 
 const SRC = join(ROOT, "src");
-const ORDER = ["core", "format", "parse", "store", "index", "engine", "http", "protocols", "start-up"] as const;
+const ORDER = [
+  "core",
+  "format",
+  "schema",
+  "parse",
+  "store",
+  "index",
+  "engine",
+  "http",
+  "protocols",
+  "start-up",
+] as const;
 type Layer = (typeof ORDER)[number];
 
 function layerOf(file: string): Layer {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeValue } from "../../dist/index/value-order.js";
+import { encodeValue } from "../../dist/format/value-order.js";
 
 /**
  * The index's value encodings sort exactly as the values do: numbers as exact decimals

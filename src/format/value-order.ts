@@ -1,4 +1,4 @@
-import type { PropertyType } from "../format/item-file.js";
+import type { PropertyType } from "./item-file.js";
 
 /**
  * Typed values as bytes that sort as the values do, so that an index can answer `<`, `=`,
