@@ -23,6 +23,17 @@ export function requestTarget(req: { url?: string }): RequestTarget {
     : { pathname: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1)) };
 }
 
+/** Throws method_not_allowed, its Allow header set, unless the request's method is one of `allowed`. */
+export function allowMethods(
+  req: { method?: string },
+  res: { setHeader(name: string, value: string): unknown },
+  allowed: string[],
+): void {
+  if (allowed.includes(req.method ?? "")) return;
+  res.setHeader("Allow", allowed.join(", "));
+  throw errors.methodNotAllowed(req.method, allowed);
+}
+
 /** A path segment percent-decoded; one that does not decode becomes NUL, which no name allows. */
 export function decodeSegment(raw: string): string {
   if (!raw.includes("%")) return raw;

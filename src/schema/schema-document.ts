@@ -54,13 +54,13 @@ export function parseSchemaDocument(text: string): SchemaDocument {
   if (!isObject(doc)) throw errors.invalidSchema("", "a schema is a JSON object");
   for (const key of Object.keys(doc)) {
     if (!["properties", "additional_properties", "compatibility"].includes(key)) {
-      throw errors.invalidSchema(`/${escape(key)}`, `unknown field "${key}"`);
+      throw errors.invalidSchema(`/${pointerSegment(key)}`, `unknown field "${key}"`);
     }
   }
   if (!isObject(doc.properties)) throw errors.invalidSchema("/properties", "properties must be an object of names");
   const properties: Record<string, PropertyRules> = {};
   for (const [name, rules] of Object.entries(doc.properties)) {
-    properties[name] = propertyRules(`/properties/${escape(name)}`, rules);
+    properties[name] = propertyRules(`/properties/${pointerSegment(name)}`, rules);
   }
   const extra = doc.additional_properties;
   if (extra !== undefined && typeof extra !== "boolean") {
@@ -88,7 +88,7 @@ function propertyRules(path: string, raw: unknown): PropertyRules {
     if (!RULES_OF[kind].includes(key)) {
       const other = KINDS.some((k) => RULES_OF[k].includes(key));
       throw errors.invalidSchema(
-        `${path}/${escape(key)}`,
+        `${path}/${pointerSegment(key)}`,
         other ? `${key} is not a rule of type ${kind}` : `unknown rule "${key}"`,
       );
     }
@@ -167,6 +167,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** A JSON Pointer segment (RFC 6901). */
-function escape(key: string): string {
+function pointerSegment(key: string): string {
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }

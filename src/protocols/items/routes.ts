@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errors, parseItemId, parseVersion } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
-import { decodeSegment, type RequestTarget } from "../../http/params.js";
+import { allowMethods, decodeSegment, type RequestTarget } from "../../http/params.js";
 import { handlePropertyRead } from "./property-reads.js";
 
 /**
@@ -20,10 +20,7 @@ export function routeItems(
 ): Promise<void> {
   const m = PROPERTIES.exec(pathname);
   if (!m) throw errors.routeNotFound(pathname);
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    res.setHeader("Allow", "GET, HEAD");
-    throw errors.methodNotAllowed(req.method, ["GET", "HEAD"]);
-  }
+  allowMethods(req, res, ["GET", "HEAD"]);
   const itemId = parseItemId(decodeSegment(m[1]));
   const version = parseVersion(decodeSegment(m[2]));
   const name = m[3] === undefined ? undefined : decodeSegment(m[3]);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { encodeCursor, errors, type QueryItem, type QueryRequest } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
-import { booleanParam, type RequestTarget } from "../../http/params.js";
+import { allowMethods, booleanParam, type RequestTarget } from "../../http/params.js";
 import { followQuery } from "./follow.js";
 
 /**
@@ -21,10 +21,7 @@ export async function routeQuery(
   { pathname, query }: RequestTarget,
 ): Promise<void> {
   if (pathname !== "/query" && pathname !== "/query/") throw errors.routeNotFound(pathname);
-  if (req.method !== "GET") {
-    res.setHeader("Allow", "GET");
-    throw errors.methodNotAllowed(req.method, ["GET"]);
-  }
+  allowMethods(req, res, ["GET"]);
   const q = queryRequest(query);
   const limit = limitParam(query);
   const format = queryFormat(req, query);

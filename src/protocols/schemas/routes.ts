@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { errors } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
 import { sendJson, sendJsonText } from "../../http/error-status.js";
-import { decodeSegment, type RequestTarget } from "../../http/params.js";
+import { allowMethods, decodeSegment, type RequestTarget } from "../../http/params.js";
 
 /**
  * The schema registry's routes (README, "Schemas"):
@@ -28,11 +28,7 @@ export async function routeSchemas(
   const type = m[1] === undefined ? undefined : decodeSegment(m[1]);
   const n = m[2];
   const registry = ctx.engine.schemas;
-  const allowed = type !== undefined && n === undefined ? ["GET", "PUT"] : ["GET"];
-  if (!allowed.includes(req.method ?? "")) {
-    res.setHeader("Allow", allowed.join(", "));
-    throw errors.methodNotAllowed(req.method, allowed);
-  }
+  allowMethods(req, res, type !== undefined && n === undefined ? ["GET", "PUT"] : ["GET"]);
   if (req.method === "PUT" && type !== undefined) {
     const r = registry.register(type, await body(req));
     sendJson(res, requestId, r.created ? 201 : 200, { type: r.type, version: r.version });
