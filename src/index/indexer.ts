@@ -46,8 +46,16 @@ export class Indexer {
   private running: Promise<void> | null = null;
   private readonly listeners = new Set<IndexedListener>();
   private closed = false;
-  /** Settles the waiters of caughtUp once the round that covers them is done. */
-  private waiters: (() => void)[] = [];
+  /**
+   * Waiters of caughtUp, each with the lengths it needs indexed: what was noted when it
+   * asked. A round may index only part of a version (ROUND_BYTES), so a waiter is settled
+   * by the index's progress, not by the round having run.
+   */
+  private waiters: { needs: Target[]; resolve: () => void }[] = [];
+  /** The targets of the round running now (taken out of `pending`). */
+  private inRound: Target[] = [];
+  /** Versions whose indexing failed: a waiter does not wait for them. */
+  private readonly failed = new Set<string>();
   /** Bytes of appended chunks held in pending targets. */
   private held = 0;
   /** The start-up listing of what the index lacks: queries wait for it. */
@@ -148,7 +156,23 @@ export class Indexer {
 
   private drained(): Promise<void> {
     if (this.pending.size === 0 && !this.running) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    const needs = [...this.pending.values(), ...this.inRound].map((t) => ({ ...t, chunks: null }));
+    return new Promise((resolve) => this.waiters.push({ needs, resolve }));
+  }
+
+  /** Settles the waiters whose needs the index now holds. */
+  private settle(all: boolean): void {
+    this.waiters = this.waiters.filter((w) => {
+      const met =
+        all ||
+        w.needs.every(
+          (t) =>
+            this.failed.has(`${t.itemId}\u0000${t.version}`) ||
+            (this.db.progress(t.itemId, t.version)?.indexed ?? -1) >= t.length,
+        );
+      if (met) w.resolve();
+      return !met;
+    });
   }
 
   async close(): Promise<void> {
@@ -162,9 +186,9 @@ export class Indexer {
     if (this.running || this.closed) return;
     this.running = this.loop().finally(() => {
       this.running = null;
-      // Waiters registered while the last round ran are covered by it or by a new one.
+      // Nothing is left to index: whoever still waits has all there will be.
       if (this.pending.size > 0 && !this.closed) this.kick();
-      else for (const w of this.waiters.splice(0)) w();
+      else this.settle(true);
     });
   }
 
@@ -177,7 +201,7 @@ export class Indexer {
       this.lastRound = performance.now();
       const round = [...this.pending.values()];
       this.pending.clear();
-      const covered = this.waiters.splice(0);
+      this.inRound = round;
       // Versions to read back are opened together: each open is a trip to the store.
       const toOpen = round.filter((t) => !t.chunks).slice(0, HANDLES / 2);
       await Promise.all(toOpen.map((t) => this.handle(t).catch(() => undefined)));
@@ -193,14 +217,17 @@ export class Indexer {
           const b = await this.batchOf(t, budget);
           if (!b) continue;
           batches.push(b);
+          this.failed.delete(`${t.itemId}\u0000${t.version}`);
           budget -= b.bytes;
           if (b.indexed < t.length) this.requeue(t);
         } catch (err) {
+          this.failed.add(`${t.itemId}\u0000${t.version}`);
           this.log.error(`could not index ${t.itemId}/${t.version}: ${(err as Error).message}`);
         }
       }
       if (batches.length > 0) await this.db.apply(batches);
-      for (const w of covered) w();
+      this.inRound = [];
+      this.settle(false);
       if (batches.length > 0) for (const l of this.listeners) l(batches);
     }
   }
