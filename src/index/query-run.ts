@@ -1,10 +1,11 @@
 import { errors } from "../core/errors.js";
 import type { PropertyType } from "../format/item-file.js";
 import { ITEM_CLOSE } from "../format/item-file.js";
-import { encodeValue, prefixEnd, stringPrefix, TYPE_CODE } from "../format/value-order.js";
+import { encodeValue, keyPart, prefixEnd, stringPrefix, TYPE_CODE } from "../format/value-order.js";
 import {
   type IndexDb,
   type IndexedVersion,
+  KEY_NAME_BYTES,
   KEY_VALUE_BYTES,
   type KeyRange,
   readVersionKey,
@@ -44,10 +45,21 @@ export interface Match extends IndexedVersion {
 }
 
 export async function* runQuery(db: IndexDb, o: QueryOptions, occurrences: Occurrences): AsyncGenerator<Match> {
-  const inScope = (v: IndexedVersion) => o.versions === "all" || db.newestVersion(v.itemId) === v.version;
-  for (const v of candidates(db, o)) {
+  // Candidates come in item order: each item's newest version is looked up once.
+  let item = "";
+  let newest = 0;
+  const inScope = (v: IndexedVersion) => {
+    if (o.versions === "all") return true;
+    if (v.itemId !== item) {
+      item = v.itemId;
+      newest = db.newestVersion(item);
+    }
+    return newest === v.version;
+  };
+  const { versions, exact } = candidates(db, o);
+  for (const v of versions) {
     if (!inScope(v)) continue;
-    if (!(await matches(db, o, v, occurrences))) continue;
+    if (!exact && !(await matches(db, o, v, occurrences))) continue;
     yield { ...v, offset: v.sealed ? v.indexed - ITEM_CLOSE.length : v.indexed };
   }
 }
@@ -125,6 +137,8 @@ type Bounded = { kind: "range"; name: string; lower: Cmp; upper: Cmp };
 
 /** The index ranges whose versions include every match of `e`, or null: read them all. */
 function plan(db: IndexDb, e: Expr | Bounded, space: "latest" | "any"): Lookup[] | null {
+  // A name too long for a key is not in the lookup spaces: read every version.
+  if ("name" in e && keyPart(e.name).length > KEY_NAME_BYTES) return null;
   switch (e.kind) {
     case "or": {
       const parts = e.items.map((x) => plan(db, x, space));
@@ -135,7 +149,10 @@ function plan(db: IndexDb, e: Expr | Bounded, space: "latest" | "any"): Lookup[]
       let bestCount = Number.POSITIVE_INFINITY;
       // Bounded ranges first, as they are the likeliest to be narrow; every later count
       // stops at the best so far, so the wide conditions are never counted through.
-      for (const x of [...boundedRanges(e.items), ...e.items] as (Expr | Bounded)[]) {
+      // (Only for the newest values: with every occurrence, two of them may meet the two
+      // bounds, 29 one and 32 the other, where no single one lies between.)
+      const bounded = space === "latest" ? boundedRanges(e.items) : [];
+      for (const x of [...bounded, ...e.items] as (Expr | Bounded)[]) {
         const p = plan(db, x, space);
         if (!p) continue;
         let n = 0;
@@ -216,20 +233,44 @@ function equalRange(l: Literal): KeyRange | null {
   return enc.length > KEY_VALUE_BYTES ? null : { start: enc, end: prefixEnd(enc) };
 }
 
-/** The versions to check, in (item id, version) order, after `o.after`. */
-function* candidates(db: IndexDb, o: QueryOptions): Generator<IndexedVersion> {
-  const lookups = plan(db, o.where, o.match === "latest" ? "latest" : "any");
-  const found = lookups && collect(db, lookups, o.match === "latest" ? "latest" : "any");
-  if (!found) {
-    yield* db.allVersions(o.after);
-    return;
-  }
+/**
+ * The versions to check, in (item id, version) order, after `o.after`; `exact` when the
+ * index lookup is the whole query, so every one it gives matches without a check.
+ */
+function candidates(db: IndexDb, o: QueryOptions): { versions: Iterable<IndexedVersion>; exact: boolean } {
+  const space = o.match === "latest" ? "latest" : "any";
+  const lookups = plan(db, o.where, space);
+  const found = lookups && collect(db, lookups, space);
+  if (!found) return { versions: db.allVersions(o.after), exact: false };
   const after = o.after ? versionKey(o.after.itemId, o.after.version) : null;
   const keys = [...found.values()].filter((k) => !after || Buffer.compare(k, after) > 0).sort(Buffer.compare);
-  for (const k of keys) {
-    const { itemId, version } = readVersionKey(k);
-    const p = db.progress(itemId, version);
-    if (p) yield p;
+  function* versions(): Generator<IndexedVersion> {
+    for (const k of keys) {
+      const { itemId, version } = readVersionKey(k);
+      const p = db.progress(itemId, version);
+      if (p) yield p;
+    }
+  }
+  return { versions: versions(), exact: answersWhole(o.where, space) };
+}
+
+/**
+ * Whether the plan's lookup is exactly `e`: a condition with an indexed range, an OR of
+ * such, or an AND of the two bounds of one name (planned as one range).
+ */
+function answersWhole(e: Expr, space: "latest" | "any"): boolean {
+  switch (e.kind) {
+    case "or":
+      return e.items.every((x) => answersWhole(x, space));
+    case "and": {
+      if (e.items.length !== 2 || space !== "latest") return false;
+      const [bound] = boundedRanges(e.items);
+      return bound !== undefined && e.items.includes(bound.lower) && e.items.includes(bound.upper);
+    }
+    case "not":
+      return false;
+    default:
+      return true;
   }
 }
 

@@ -192,6 +192,28 @@ describe("queries", () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
+  it("two bounds of one name: one value between them (latest), or each met by some occurrence (any)", async () => {
+    await post(`${s.url}/write-item-stream/bounds-a/1`, prop("age", "number", "29") + prop("age", "number", "32"));
+    await post(`${s.url}/write-item-stream/bounds-b/1`, prop("age", "number", "30.5"));
+    const ids = async (extra: string) =>
+      (await get(`${s.url}/query?where=${encodeURIComponent("age >= 30 AND age < 31")}&limit=10000${extra}`))
+        .json()
+        .items.map((x: { item_id: string }) => x.item_id)
+        .filter((x: string) => x.startsWith("bounds-"));
+    expect(await ids("")).toEqual(["bounds-b"]);
+    expect(await ids("&match=any")).toEqual(["bounds-a", "bounds-b"]);
+  });
+
+  it("a name too long for an index key is still found", async () => {
+    // 400 characters (names are at most 1,024) of 3 bytes each: 1,200 bytes.
+    const name = "中".repeat(400);
+    const a = await post(`${s.url}/write-item-stream/long-name/1`, prop(name, "string", "here"));
+    expect(a.status, a.text).toBe(200);
+    const where = encodeURIComponent(`\`${name}\` = "here"`);
+    const body = (await get(`${s.url}/query?where=${where}`)).json();
+    expect(body.items.map((x: { item_id: string }) => x.item_id)).toEqual(["long-name"]);
+  });
+
   it("sees every write answered before it", async () => {
     for (let i = 0; i < 20; i++) {
       await post(`${s.url}/write-item-stream/now-${i}/1`, prop("n", "number", String(i)));
