@@ -5,6 +5,7 @@ import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
+import { sseKeepAlive } from "../../http/sse-keepalive.js";
 import { MEDIA_TYPE, type ReadFormat, readFormat } from "./formats.js";
 import { type RecordView, recordView, sharedBytes } from "./record-views.js";
 
@@ -32,7 +33,7 @@ export async function handleRead(
     release();
     opening?.abort();
     stream?.destroy();
-    keepAlive.delete(res);
+    sseKeepAlive.delete(res);
   });
   const session = await ctx.engine.openReader(p.itemId, p.version, { ...options, signal });
   opening = null;
@@ -77,7 +78,7 @@ export async function handleRead(
   res.flushHeaders();
   stream = session.stream();
   if (!typed) return forward(stream, res);
-  if (format === "sse") keepAlive.add(res);
+  if (format === "sse") sseKeepAlive.add(res);
   const view = recordView(format, {
     itemId: p.itemId,
     version: p.version,
@@ -242,31 +243,6 @@ function whenGone(req: IncomingMessage, res: ServerResponse, fn: () => void): vo
   }
   queued.add(run);
 }
-
-/**
- * SSE answers get a comment every 15 s, so proxies and browsers keep an idle stream
- * open: one timer for all of them, running only while there are some.
- */
-const keepAlive = new (class extends Set<ServerResponse> {
-  private timer: NodeJS.Timeout | null = null;
-  override add(res: ServerResponse): this {
-    super.add(res);
-    this.timer ??= setInterval(() => {
-      for (const r of this) r.write(": keepalive\n\n");
-    }, KEEPALIVE_MS).unref();
-    return this;
-  }
-  override delete(res: ServerResponse): boolean {
-    const had = super.delete(res);
-    if (this.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-    return had;
-  }
-})();
-
-const KEEPALIVE_MS = 15_000;
 
 /** A read session's byte stream: it knows, once ended, whether it ended short. */
 type ReadStream = Readable & { readonly interrupted: boolean };

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errors, type QueryEvent, type QueryRequest } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
+import { sseKeepAlive } from "../../http/sse-keepalive.js";
 import { itemJson, type QueryFormat } from "./routes.js";
 
 /**
@@ -47,6 +48,7 @@ export async function followQuery(
   res.once("close", () => {
     ended = true;
     follower?.close();
+    sseKeepAlive.delete(res);
   });
   const f = await ctx.engine.followQuery(q, onEvent);
   follower = f;
@@ -65,6 +67,7 @@ export async function followQuery(
   head += frame("up_to_date", '{"op":"up_to_date"}');
   res.write(head + early.join(""));
   early = null;
+  if (format === "sse") sseKeepAlive.add(res);
   req.socket.setTimeout(0);
 }
 
