@@ -8,7 +8,7 @@ import type { PropertyRecord } from "../format/records.js";
 import type { IndexDb } from "../index/index-db.js";
 import { Indexer } from "../index/indexer.js";
 import { type LiveOp, LiveQuery } from "../index/live-queries.js";
-import { parseQuery } from "../index/query-language.js";
+import { type Expr, parseQuery } from "../index/query-language.js";
 import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { SchemaRegistry } from "../schema/registry.js";
@@ -217,11 +217,8 @@ export class Engine {
    * query share one LiveQuery, and each event is made once for all of them.
    */
   async followQuery(q: QueryRequest, listener: (e: QueryEvent) => void): Promise<QueryFollower> {
-    await this.assertOpen();
-    const index = this.options.index;
-    if (!index || !this.indexer) throw errors.indexDisabled();
-    const where = parseQuery(q.where);
-    await this.indexer.caughtUp();
+    const { index, indexer, where } = await this.queryable(q);
+    await indexer.caughtUp();
     const id = JSON.stringify([q.where, q.select, q.versions, q.match]);
     let hub = this.live.get(id);
     if (!hub) {
@@ -263,6 +260,14 @@ export class Engine {
     };
   }
 
+  /** The index a query runs on, and its parsed `where`; refusals before any waiting. */
+  private async queryable(q: QueryRequest): Promise<{ index: IndexDb; indexer: Indexer; where: Expr }> {
+    await this.assertOpen();
+    const { index } = this.options;
+    if (!index || !this.indexer) throw errors.indexDisabled();
+    return { index, indexer: this.indexer, where: parseQuery(q.where) };
+  }
+
   private readonly occurrences = async (itemId: string, version: number, name: string) =>
     (await readProperties(this.store, itemId, version, { name, latest: false })).records;
 
@@ -271,12 +276,9 @@ export class Engine {
    * with its selected records, as of every write answered before the call.
    */
   async *query(q: QueryRequest): AsyncGenerator<QueryItem> {
-    await this.assertOpen();
-    const index = this.options.index;
-    if (!index || !this.indexer) throw errors.indexDisabled();
-    const where = parseQuery(q.where);
+    const { index, indexer, where } = await this.queryable(q);
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-    await this.indexer.caughtUp();
+    await indexer.caughtUp();
     for await (const m of runQuery(index, { where, versions: q.versions, match: q.match, after }, this.occurrences)) {
       yield { ...m, properties: selected(index, m, q.select) };
     }
@@ -629,7 +631,7 @@ function selected(index: IndexDb, m: Match, select: string[] | "*" | null): [str
   if (select === null) return null;
   if (select === "*") {
     const out: [string, string][] = [];
-    for (const s of index.latestValues(m.itemId, m.version)) out.push([JSON.parse(s.record).name, s.record]);
+    for (const s of index.latestValues(m.itemId, m.version)) out.push([s.name, s.record]);
     return out;
   }
   const out: [string, string][] = [];

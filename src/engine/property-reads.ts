@@ -64,7 +64,7 @@ async function readLines(handle: StoredVersion, entries: IndexedProperty[]): Pro
     }
     for (let i = first; i <= last; i++) {
       const e = entries[i];
-      records.push(recordAt(span.toString("utf8", e.offset - from, e.offset - from + e.length), e.offset));
+      records.push(recordAt(span.toString("utf8", e.offset - from, e.offset - from + e.length), e.offset, lineEnd(e)));
     }
     first = last + 1;
   }

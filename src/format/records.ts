@@ -130,10 +130,15 @@ export class LineSplitter {
 }
 
 /**
- * The index entries of a data file's first `length` bytes, found by reading it: what a
- * property read falls back on when a .meta file cannot be read.
+ * The index entries of a data file's first `length` bytes (of one name, if the select
+ * names one), found by reading it: what a property read falls back on when a .meta file
+ * cannot be read. Every occurrence: the caller keeps the newest if it wants them.
  */
-export async function scanProperties(path: string, length: number, select: PropertySelect): Promise<IndexedProperty[]> {
+export async function scanProperties(
+  path: string,
+  length: number,
+  select: Pick<PropertySelect, "name">,
+): Promise<IndexedProperty[]> {
   const file = await open(path, "r");
   const found: IndexedProperty[] = [];
   try {
@@ -152,8 +157,5 @@ export async function scanProperties(path: string, length: number, select: Prope
   } finally {
     await file.close();
   }
-  if (!select.latest) return found;
-  const newest = new Map<string, IndexedProperty>();
-  for (const e of found) newest.set(e.name, e);
-  return [...newest.values()].sort((a, b) => a.offset - b.offset);
+  return found;
 }

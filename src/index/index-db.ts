@@ -158,10 +158,13 @@ export class IndexDb {
     return v ? readStored(v) : undefined;
   }
 
-  /** Every name's newest occurrence in a version, in name order. */
-  *latestValues(itemId: string, version: number): Generator<StoredLatest> {
+  /** Every name's newest occurrence in a version, in name order, with the name. */
+  *latestValues(itemId: string, version: number): Generator<StoredLatest & { name: string }> {
     const where = versionKey(itemId, version);
-    for (const { value } of this.values.getRange({ start: where, end: prefixEnd(where) })) yield readStored(value);
+    for (const { key, value } of this.values.getRange({ start: where, end: prefixEnd(where) })) {
+      // The key's tail is the name's keyPart: its bytes, then 00 01 (names hold no NUL).
+      yield { name: key.toString("utf8", where.length, key.length - 2), ...readStored(value) };
+    }
   }
 
   /** The versions with an entry in `range` of a name's latest or any space (range over value bytes). */

@@ -24,7 +24,8 @@ export interface LiveEvent {
 export type LiveListener = (e: LiveEvent) => void;
 
 export class LiveQuery {
-  private readonly matching = new Map<string, Match>();
+  /** The matching versions, by item: a new version finds its item's older ones at once. */
+  private readonly matching = new Map<string, Map<number, Match>>();
   /** Batches are handled one after another, after the first run. */
   private queue: Promise<void>;
   /** Settles once the first run is in. */
@@ -44,7 +45,7 @@ export class LiveQuery {
 
   /** The versions matching now, in (item id, version) order (once ready). */
   current(): Match[] {
-    return [...this.matching.values()].sort(byVersion);
+    return [...this.matching.values()].flatMap((versions) => [...versions.values()]).sort(byVersion);
   }
 
   /** After an index round: checks the versions it touched. */
@@ -53,14 +54,13 @@ export class LiveQuery {
   }
 
   private async firstRun(): Promise<void> {
-    for await (const m of runQuery(this.db, this.options, this.occurrences)) this.matching.set(key(m), m);
+    for await (const m of runQuery(this.db, this.options, this.occurrences)) this.keep(m);
   }
 
   private async apply(batches: VersionBatch[]): Promise<void> {
     for (const b of batches) {
       const at = b.records.length > 0 ? b.records[b.records.length - 1].next : b.indexed;
-      const k = keyOf(b.itemId, b.version);
-      const was = this.matching.get(k);
+      const was = this.matching.get(b.itemId)?.get(b.version);
       if (this.options.versions === "latest") this.supersede(b, at);
       const v: IndexedVersion = { itemId: b.itemId, version: b.version, indexed: b.indexed, sealed: b.sealed };
       const newest = this.options.versions === "all" || this.db.newestVersion(b.itemId) <= b.version;
@@ -69,15 +69,30 @@ export class LiveQuery {
       if (now && !was) this.emit("add", m, at);
       else if (!now && was) this.emit("remove", m, at);
       else if (now && was && this.changed(b)) this.emit("change", m, at);
-      else if (now) this.matching.set(k, m);
+      else if (now) this.keep(m);
     }
   }
 
   /** A new version of an item ends the match of its older ones (versions=latest). */
   private supersede(b: VersionBatch, at: number): void {
-    for (const [k, m] of this.matching) {
-      if (m.itemId === b.itemId && m.version < b.version) this.emit("remove", m, at, k);
+    for (const m of [...(this.matching.get(b.itemId)?.values() ?? [])]) {
+      if (m.version < b.version) this.emit("remove", m, at);
     }
+  }
+
+  private keep(m: Match): void {
+    let versions = this.matching.get(m.itemId);
+    if (!versions) {
+      versions = new Map();
+      this.matching.set(m.itemId, versions);
+    }
+    versions.set(m.version, m);
+  }
+
+  private forget(m: Match): void {
+    const versions = this.matching.get(m.itemId);
+    versions?.delete(m.version);
+    if (versions?.size === 0) this.matching.delete(m.itemId);
   }
 
   private changed(b: VersionBatch): boolean {
@@ -87,19 +102,11 @@ export class LiveQuery {
     return b.records.some((r) => names.includes(r.name));
   }
 
-  private emit(op: LiveOp, match: Match, at: number, k = key(match)): void {
-    if (op === "remove") this.matching.delete(k);
-    else this.matching.set(k, match);
+  private emit(op: LiveOp, match: Match, at: number): void {
+    if (op === "remove") this.forget(match);
+    else this.keep(match);
     this.listener({ op, match, at });
   }
-}
-
-function keyOf(itemId: string, version: number): string {
-  return `${itemId}\u0000${version}`;
-}
-
-function key(m: { itemId: string; version: number }): string {
-  return keyOf(m.itemId, m.version);
 }
 
 function byVersion(a: Match, b: Match): number {

@@ -55,16 +55,7 @@ export async function handleRead(
   // live stream cannot say where it ends, so it answers 200 and names its first byte in
   // X-Stream-Offset.
   const partial = options.range === true && session.end !== null;
-  const headers: Record<string, string | number> = {
-    "Content-Type": MEDIA_TYPE[format],
-    Vary: "Accept",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Request-Id": p.requestId,
-    "X-Stream-Offset": session.start,
-    "X-Stream-Sealed": String(session.sealed),
-    "X-Stream-Length": session.length,
-  };
+  const headers = readHeaders(format, p.requestId, session.start, session.sealed, session.length);
   if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
@@ -115,18 +106,30 @@ async function sendSnapshot(
   let body = view.begin();
   for (const r of read.records) if (names === null || names.has(r.name)) body += view.snapshotRecord(r);
   body += view.end(null, read.at);
-  res.writeHead(200, {
-    "Content-Type": MEDIA_TYPE.json,
-    "Content-Length": Buffer.byteLength(body),
+  const headers = readHeaders("json", p.requestId, read.at, read.state.kind === "sealed", read.state.length);
+  headers["Content-Length"] = Buffer.byteLength(body);
+  res.writeHead(200, headers);
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+/** The head every read answer has: its format, and where the stream starts and stands. */
+function readHeaders(
+  format: ReadFormat,
+  requestId: string,
+  start: number,
+  sealed: boolean,
+  length: number,
+): Record<string, string | number> {
+  return {
+    "Content-Type": MEDIA_TYPE[format],
     Vary: "Accept",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "X-Request-Id": p.requestId,
-    "X-Stream-Offset": read.at,
-    "X-Stream-Sealed": String(read.state.kind === "sealed"),
-    "X-Stream-Length": read.state.length,
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
+    "X-Request-Id": requestId,
+    "X-Stream-Offset": start,
+    "X-Stream-Sealed": String(sealed),
+    "X-Stream-Length": length,
+  };
 }
 
 /** A read's query and headers, each checked once: its format, filter and engine options. */
