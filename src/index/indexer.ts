@@ -225,10 +225,19 @@ export class Indexer {
           this.log.error(`could not index ${t.itemId}/${t.version}: ${(err as Error).message}`);
         }
       }
-      if (batches.length > 0) await this.db.apply(batches);
+      let applied = batches.length > 0;
+      try {
+        if (applied) await this.db.apply(batches);
+      } catch (err) {
+        // A full disk, say. The index stays where it was for these versions: their next
+        // commit, or the next start-up, indexes them from there. Nobody waits for them now.
+        applied = false;
+        for (const b of batches) this.failed.add(`${b.itemId}\u0000${b.version}`);
+        this.log.error(`could not write the index: ${(err as Error).message}`, { event: "index_write_failed" });
+      }
       this.inRound = [];
       this.settle(false);
-      if (batches.length > 0) for (const l of this.listeners) l(batches);
+      if (applied) for (const l of this.listeners) l(batches);
     }
   }
 
