@@ -20,6 +20,7 @@ import * as indexCost from "./scenarios/index-cost.mjs";
 import * as ingest from "./scenarios/ingest.mjs";
 import * as peer from "./scenarios/peer.mjs";
 import * as query from "./scenarios/query.mjs";
+import * as schemaCost from "./scenarios/schema-cost.mjs";
 import * as smallAppends from "./scenarios/small-appends.mjs";
 import * as sseFanout from "./scenarios/sse-fanout.mjs";
 import * as startup from "./scenarios/startup.mjs";
@@ -42,6 +43,7 @@ const SCENARIOS = [
   peer,
   query,
   indexCost,
+  schemaCost,
 ];
 
 function machine() {

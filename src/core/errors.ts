@@ -21,6 +21,7 @@ export type ErrorCode =
   | "offset_not_at_property"
   | "invalid_query"
   | "invalid_schema"
+  | "unknown_type"
   | "index_disabled"
   // a write body
   | "invalid_xml"
@@ -31,6 +32,8 @@ export type ErrorCode =
   // schemas
   | "schema_incompatible"
   | "schema_not_found"
+  | "type_mismatch"
+  | "schema_violation"
   // versions
   | "version_sealed"
   | "version_superseded"
@@ -68,6 +71,11 @@ export interface ErrorDetails {
   path?: string;
   /** A schema's incompatible changes. */
   changes?: { property: string; change: string }[];
+  /** A schema violation: the property and the rule it broke. */
+  property?: string;
+  rule?: string;
+  /** The required properties a refused seal would leave missing. */
+  missing?: string[];
 }
 
 export class DbError extends Error {
@@ -147,6 +155,37 @@ export const errors = {
       version === undefined
         ? `no schema of type ${quoted(type)}`
         : `type ${quoted(type)} has no schema version ${version}`,
+    ),
+  unknownType: (type: string) =>
+    new DbError(
+      "unknown_type",
+      `?type=${type.slice(0, 200)}: no schema of that type is registered (PUT /schemas/${type.slice(0, 200)})`,
+    ),
+  typeMismatch: (itemId: string, version: number, bound: string | undefined, asked: string | undefined) =>
+    new DbError(
+      "type_mismatch",
+      `version ${version} of item ${itemId} ${bound === undefined ? "has no type" : `is of type ${quoted(bound)}`}; this write ${asked === undefined ? "names none" : `names ${quoted(asked)}`}`,
+    ),
+  /** A property that breaks its version's schema: where it is, which rule. */
+  schemaViolation: (property: string, rule: string, message: string, where: { line: number; column: number }) =>
+    new DbError("schema_violation", `property ${quoted(property)}: ${message}`, { property, rule, ...where }),
+  /** A second occurrence of a name that may occur once, wherever the first one is. */
+  repeatedProperty: (property: string, where: { line: number; column: number }) =>
+    new DbError(
+      "schema_violation",
+      `property ${quoted(property)}: occurs a second time in the version (repeated is false)`,
+      {
+        property,
+        rule: "repeated",
+        line: where.line,
+        column: where.column,
+      },
+    ),
+  requiredMissing: (missing: string[]) =>
+    new DbError(
+      "schema_violation",
+      `the version cannot be sealed: required ${missing.length === 1 ? "property" : "properties"} ${missing.map((m) => quoted(m)).join(", ")} missing; it stays open`,
+      { rule: "required", missing },
     ),
   invalidCursor: () => new DbError("invalid_parameter", "?cursor is not one this server gave out"),
   invalidQueryParameter: (name: string, allowed: string, raw: string) =>

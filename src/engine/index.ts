@@ -12,11 +12,12 @@ import { type Expr, parseQuery } from "../index/query-language.js";
 import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
 import type { SchemaRegistry } from "../schema/registry.js";
-import type { Backend, RecoveryReport, Store, StoredVersion } from "../store/types.js";
+import type { Backend, Binding, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { propertyBoundary } from "./boundaries.js";
 import { Feed } from "./feed.js";
 import { type PropertyRead, readProperties } from "./property-reads.js";
 import { type ReaderSource, ReaderStream } from "./reader.js";
+import { SchemaBindings } from "./schema-bindings.js";
 import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer.js";
 
 /**
@@ -24,10 +25,11 @@ import { type WriteResult, Writer, type WriteTarget, writeWhole } from "./writer
  * Everything about threads, files and shared memory stays behind it.
  */
 
-export { DbError, type ErrorCode, errors, ReaderGone, StartupError } from "../core/errors.js";
+export { DbError, type ErrorCode, type ErrorDetails, errors, ReaderGone, StartupError } from "../core/errors.js";
 export { parseItemId, parseVersion } from "../core/names.js";
 export type { PropertyRecord } from "../format/records.js";
 export type { Match } from "../index/query-run.js";
+export type { Binding } from "../store/types.js";
 export type { PropertyRead } from "./property-reads.js";
 export { WriteFailure, type WriteResult, type Writer } from "./writer.js";
 export { encodeCursor };
@@ -73,6 +75,8 @@ export interface QueryFollower {
 export interface QueryItem extends Match {
   /** [name, record JSON] of the selected properties, or null without ?select. */
   properties: [string, string][] | null;
+  /** The schema the version is pinned to, if any. */
+  schema?: Binding;
 }
 
 export interface WriteOptions {
@@ -81,6 +85,8 @@ export interface WriteOptions {
   seal?: boolean;
   /** The body's Content-Length, if it has one. */
   contentLength?: number;
+  /** ?type=: the schema type a version this write creates is bound to. */
+  type?: string;
 }
 
 /** A body up to this size may be handed over whole (Engine.writeWhole) instead of streamed. */
@@ -165,7 +171,10 @@ export class Engine {
     // A line is its property's value escaped (at most 6 bytes a character) and its tags.
     const maxLine = options.maxPropertyBytes * 6 + 64 * 1024;
     this.indexer = options.index ? new Indexer(options.index, store, this.log, maxLine) : null;
+    this.bindings = new SchemaBindings(options.schemas);
   }
+
+  private readonly bindings: SchemaBindings;
 
   private restarts = 0;
   private readonly writers = new Set<Writer>();
@@ -182,14 +191,37 @@ export class Engine {
       throw err;
     });
     const engine = new Engine(options, store, new ParserPool(options.parserThreads, options.faults?.parserCrash));
+    await engine.loadBindings().catch(async (err: Error) => {
+      await engine.close();
+      throw err;
+    });
     engine.watchStore();
     engine.followCommits();
     return engine;
   }
 
-  /** The index follows the store's commits; what it lacks is indexed in the background. */
+  /** Which versions are bound to a schema: none can be while no type is registered. */
+  private async loadBindings(): Promise<void> {
+    if ((this.options.schemas?.list().length ?? 0) === 0) return;
+    this.bindings.load(await this.store.versions());
+  }
+
+  /** The schema a version is pinned to, if any (README, "Schemas"). */
+  bindingOf(itemId: string, version: number): Binding | undefined {
+    return this.bindings.of(itemId, version);
+  }
+
+  /**
+   * The bindings and the index follow the store's commits; what the index lacks is
+   * indexed in the background.
+   */
   private followCommits(): void {
     const indexer = this.indexer;
+    const bindings = this.bindings;
+    this.store.onCommit((itemId, version, state, appended) => {
+      bindings.committed(itemId, version, state);
+      indexer?.noteCommit(itemId, version, state, appended);
+    });
     if (!indexer) return;
     if (!this.liveHooked) {
       this.liveHooked = true;
@@ -198,7 +230,6 @@ export class Engine {
       });
     }
     indexer.useStore(this.store);
-    this.store.onCommit((itemId, version, state, appended) => indexer.noteCommit(itemId, version, state, appended));
     indexer.catchUp().catch((err: Error) => this.log.error(`index catch-up failed: ${err.message}`));
   }
 
@@ -232,7 +263,7 @@ export class Engine {
         (e) => {
           const event: QueryEvent = {
             op: e.op,
-            item: { ...e.match, properties: selected(index, e.match, select) },
+            item: this.queryItem(index, e.match, select),
             at: e.at,
           };
           for (const f of followers) f(event);
@@ -250,7 +281,7 @@ export class Engine {
     }
     // In one step: the set as it is, and every event after it.
     mine.followers.add(listener);
-    const initial = mine.query.current().map((m) => ({ ...m, properties: selected(index, m, q.select) }));
+    const initial = mine.query.current().map((m) => this.queryItem(index, m, q.select));
     return {
       initial,
       close: () => {
@@ -280,8 +311,15 @@ export class Engine {
     const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     await indexer.caughtUp();
     for await (const m of runQuery(index, { where, versions: q.versions, match: q.match, after }, this.occurrences)) {
-      yield { ...m, properties: selected(index, m, q.select) };
+      yield this.queryItem(index, m, q.select);
     }
+  }
+
+  private queryItem(index: IndexDb, m: Match, select: QueryRequest["select"]): QueryItem {
+    const item: QueryItem = { ...m, properties: selected(index, m, select) };
+    const schema = this.bindings.of(m.itemId, m.version);
+    if (schema) item.schema = schema;
+    return item;
   }
 
   /**
@@ -321,6 +359,7 @@ export class Engine {
       return;
     }
     this.store = next;
+    await this.loadBindings();
     this.restarting = null;
     this.watchStore();
     this.followCommits();
@@ -338,7 +377,11 @@ export class Engine {
    */
   async openWriter(itemId: string, version: number, opts: WriteOptions = {}): Promise<Writer> {
     await this.assertOpen();
-    return this.newWriter(this.writeTarget(itemId, version, opts));
+    const target = this.writeTarget(itemId, version, opts);
+    if (!this.bindings.untyped(itemId, opts.type)) {
+      target.gate = await this.bindings.gate(this.store, itemId, target.version, opts.type);
+    }
+    return this.newWriter(target);
   }
 
   /**
@@ -357,6 +400,17 @@ export class Engine {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!this.bindings.untyped(itemId, opts.type)) return this.writeWholeTyped(target, opts.type, body);
+    return this.writeWholeTo(target, body);
+  }
+
+  /** writeWhole for a version with a schema, once the engine knows which. */
+  private async writeWholeTyped(target: WriteTarget, type: string | undefined, body: Uint8Array): Promise<WriteResult> {
+    target.gate = await this.bindings.gate(this.store, target.itemId, target.version, type);
+    return this.writeWholeTo(target, body);
+  }
+
+  private writeWholeTo(target: WriteTarget, body: Uint8Array): Promise<WriteResult> {
     const counts = this.smallWrites;
     const small =
       body.length <= SMALL_BODY_BYTES

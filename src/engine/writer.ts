@@ -3,6 +3,7 @@ import { type DbError, errors, fromWire } from "../core/errors.js";
 import type { ParserPool } from "../parse/parser-pool.js";
 import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "../parse/property-parser.js";
 import type { Committed, Store } from "../store/types.js";
+import type { SchemaGate } from "./schema-bindings.js";
 
 /**
  * One write request's path through the engine: body chunks -> parse tasks -> appends.
@@ -54,6 +55,8 @@ export interface WriteTarget {
   seal: boolean;
   /** Content-Length, when the request has one: the body is whole once this many arrived. */
   contentLength?: number;
+  /** The version's schema, when it has one or this write binds it to one. */
+  gate?: SchemaGate;
 }
 
 export class Writer extends EventEmitter {
@@ -76,6 +79,8 @@ export class Writer extends EventEmitter {
   private committed = 0;
   private lastEnd = -1;
   private error: DbError | null = null;
+  /** A seal the schema refused (required properties missing): the answer once all is committed. */
+  private sealRefused: DbError | null = null;
   private wantsDrain = false;
   private settled = false;
   private aborted = false;
@@ -109,14 +114,16 @@ export class Writer extends EventEmitter {
   private ensureBegun(): void {
     if (this.begun) return;
     this.begun = true;
-    const { itemId, version, expectedOffset } = this.target;
+    const { itemId, version, expectedOffset, gate } = this.target;
     this.track(
-      this.deps.store.begin({ writer: this.id, itemId, version, expectedOffset }).catch((err: DbError) => {
-        // A refusal means nothing of the request was written; it is the answer, whatever
-        // else went wrong meanwhile (a bad body, say).
-        this.error = err;
-        throw err;
-      }),
+      this.deps.store
+        .begin({ writer: this.id, itemId, version, expectedOffset, binding: gate?.binding })
+        .catch((err: DbError) => {
+          // A refusal means nothing of the request was written; it is the answer, whatever
+          // else went wrong meanwhile (a bad body, say).
+          this.error = err;
+          throw err;
+        }),
     );
   }
 
@@ -221,7 +228,14 @@ export class Writer extends EventEmitter {
     // The remainder is in `bytes` too, and still counted as the remainder until replaced.
     this.parsingBytes = bytes.length - this.remainder.length;
     this.deps.pool
-      .parse({ bytes, state: this.state, final, maxPropertyBytes: this.deps.maxPropertyBytes, inPlace: true })
+      .parse({
+        bytes,
+        state: this.state,
+        final,
+        maxPropertyBytes: this.deps.maxPropertyBytes,
+        inPlace: true,
+        schema: this.target.gate?.ref,
+      })
       .then(
         (out) => this.onParsed(bytes, out, final),
         (err: Error) => this.fail(errors.internal(`parser failed: ${err.message}`)),
@@ -235,7 +249,8 @@ export class Writer extends EventEmitter {
       });
   }
 
-  private onParsed(bytes: Uint8Array, out: ParseOutput, final: boolean): void {
+  private onParsed(bytes: Uint8Array, parsed: ParseOutput, final: boolean): void {
+    const out = this.target.gate && !this.error ? this.target.gate.admit(parsed) : parsed;
     if (final && !this.begun && !out.error && !this.error && !this.aborted) {
       this.finishWhole(out);
       this.state = out.state;
@@ -300,7 +315,8 @@ export class Writer extends EventEmitter {
     this.finishEnd = null;
     const count = out.props.count;
     this.track(
-      storeWhole(this.deps.store, this.id, this.target, out).then(({ end }) => {
+      storeWhole(this.deps.store, this.id, this.target, out, this.sealAllowed()).then(({ end }) => {
+        this.target.gate?.stored();
         if (count > 0) {
           this.committed += count;
           this.lastEnd = end;
@@ -315,6 +331,7 @@ export class Writer extends EventEmitter {
     this.appendBytesInFlight += size;
     this.track(
       this.deps.store.append({ writer: this.id, bytes: out.out, props: out.props }).then((reply) => {
+        this.target.gate?.stored();
         this.committed += out.props.count;
         this.lastEnd = reply.end;
       }),
@@ -324,11 +341,28 @@ export class Writer extends EventEmitter {
     );
   }
 
+  /**
+   * Whether the finish may seal: with a schema, only a version holding every required
+   * property (else it stays open, and the answer says what is missing).
+   */
+  private sealAllowed(): boolean {
+    const { seal, gate } = this.target;
+    if (!seal || !gate) return seal;
+    const missing = gate.missing();
+    if (missing.length === 0) return true;
+    this.sealRefused = errors.requiredMissing(missing);
+    return false;
+  }
+
   /** Counts a storage request in flight; the writer settles only once none is. */
   private track(request: Promise<unknown>, after?: () => void): void {
     this.inFlight++;
     request
-      .catch((err: DbError) => this.fail(err))
+      .catch((err: DbError) => {
+        // What the schema admitted for this request may not be in the version now.
+        this.target.gate?.failed();
+        this.fail(err);
+      })
       .finally(() => {
         this.inFlight--;
         after?.();
@@ -365,13 +399,18 @@ export class Writer extends EventEmitter {
     if (!failed && this.finalParsed && this.finishEnd === undefined) {
       this.finishEnd = null;
       this.track(
-        this.deps.store.finish(this.id, this.target.seal).then((reply) => {
+        this.deps.store.finish(this.id, this.sealAllowed()).then((reply) => {
+          this.target.gate?.stored();
           this.finishEnd = reply.end;
         }),
       );
     }
     if (this.inFlight > 0 || (!failed && this.finishEnd === undefined)) return;
     this.settled = true;
+    if (typeof this.finishEnd === "number" && this.sealRefused) {
+      this.settle.reject(new WriteFailure(this.sealRefused, this.committed));
+      return;
+    }
     if (typeof this.finishEnd === "number") {
       // `offset` never counts the seal's </item>: it is where this request's data ends.
       const offset = this.lastEnd >= 0 ? this.lastEnd : this.finishEnd;
@@ -388,14 +427,21 @@ export class Writer extends EventEmitter {
  * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
  * `end` is the version's length after the body's properties (before any seal).
  */
-function storeWhole(store: Store, writer: number, target: WriteTarget, out: ParseOutput): Promise<Committed> {
-  const { itemId, version, expectedOffset, seal } = target;
+function storeWhole(
+  store: Store,
+  writer: number,
+  target: WriteTarget,
+  out: ParseOutput,
+  seal: boolean,
+): Promise<Committed> {
+  const { itemId, version, expectedOffset, gate } = target;
   const some = out.props.count > 0;
   return store.write({
     writer,
     itemId,
     version,
     expectedOffset,
+    binding: gate?.binding,
     seal,
     bytes: some ? out.out : undefined,
     props: some ? out.props : undefined,
@@ -416,22 +462,42 @@ export function writeWhole(
   settled: () => void,
 ): Promise<WriteResult> | null {
   let out: ParseOutput;
+  const { gate } = target;
   try {
     // Not in place: the Writer may need the body as it came.
-    out = parseSlice({ bytes: body, state: INITIAL_STATE, final: true, maxPropertyBytes: deps.maxPropertyBytes });
+    out = parseSlice({
+      bytes: body,
+      state: INITIAL_STATE,
+      final: true,
+      maxPropertyBytes: deps.maxPropertyBytes,
+      schema: gate?.ref,
+    });
   } catch {
     return null;
   }
-  if (out.error) return null;
+  if (out.error || gate?.wouldCut(out)) return null;
+  let seal = target.seal;
+  let sealRefused: DbError | null = null;
+  if (gate) {
+    out = gate.admit(out);
+    const missing = seal ? gate.missing() : [];
+    if (missing.length > 0) {
+      seal = false;
+      sealRefused = errors.requiredMissing(missing);
+    }
+  }
   const committed = out.props.count;
   // One continuation between the reply and the caller: this path runs per small request.
-  return storeWhole(deps.store, deps.store.newWriterId(), target, out).then(
+  return storeWhole(deps.store, deps.store.newWriterId(), target, out, seal).then(
     (reply) => {
       settled();
-      return { committed, offset: reply.end, sealed: target.seal };
+      gate?.stored();
+      if (sealRefused) throw new WriteFailure(sealRefused, committed);
+      return { committed, offset: reply.end, sealed: seal };
     },
     (err: DbError) => {
       settled();
+      gate?.failed();
       throw new WriteFailure(err, 0);
     },
   );

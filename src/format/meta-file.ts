@@ -29,6 +29,9 @@ export interface MetaHead {
   size: number;
   sealed: boolean;
   property_count: number;
+  /** The schema the version is pinned to (README, "Schemas"), when it has one. */
+  type?: string;
+  schema_version?: number;
 }
 
 /** The scalars are at most about 400 bytes (an item id is at most 200 characters). */
@@ -63,7 +66,8 @@ export function readMetaHead(dataDir: string, key: string): MetaHead | null {
     Number.isSafeInteger(head.property_count) &&
     head.property_count >= 0 &&
     typeof head.sealed === "boolean" &&
-    typeof head.created_at === "string";
+    typeof head.created_at === "string" &&
+    (head.type === undefined || (typeof head.type === "string" && Number.isSafeInteger(head.schema_version)));
   return ok ? head : null;
 }
 

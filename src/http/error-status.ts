@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Log } from "../core/log.js";
-import { DbError, type ErrorCode } from "../engine/index.js";
+import { DbError, type ErrorCode, type ErrorDetails } from "../engine/index.js";
 
 /**
  * The one place an error becomes an HTTP status. Keyed by every code there is, so adding
@@ -19,8 +19,11 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   offset_not_at_property: 400,
   invalid_query: 400,
   invalid_schema: 400,
+  unknown_type: 400,
   schema_not_found: 404,
   schema_incompatible: 409,
+  type_mismatch: 409,
+  schema_violation: 422,
   index_disabled: 404,
   route_not_found: 404,
   version_not_found: 404,
@@ -47,6 +50,20 @@ export function statusOf(err: unknown): number {
   return err instanceof DbError ? STATUS_OF[err.code] : 500;
 }
 
+/** The details an error body carries inside `error`, where the condition has them. */
+const ERROR_FIELDS = [
+  "property",
+  "rule",
+  "missing",
+  "line",
+  "column",
+  "before",
+  "after",
+  "position",
+  "path",
+  "changes",
+] as const satisfies readonly (keyof ErrorDetails)[];
+
 /** Writes `{"error": {...}, ...extra}`; unknown errors become internal_error. */
 export function sendError(
   log: Log,
@@ -63,13 +80,7 @@ export function sendError(
     request_id: requestId,
   };
   const details = known ? err.details : {};
-  if (details.line !== undefined) error.line = details.line;
-  if (details.column !== undefined) error.column = details.column;
-  if (details.before !== undefined) error.before = details.before;
-  if (details.after !== undefined) error.after = details.after;
-  if (details.position !== undefined) error.position = details.position;
-  if (details.path !== undefined) error.path = details.path;
-  if (details.changes !== undefined) error.changes = details.changes;
+  for (const field of ERROR_FIELDS) if (details[field] !== undefined) error[field] = details[field];
   const body: Record<string, unknown> = { error, ...extra };
   if (details.offset !== undefined && status !== 400 && status !== 413) body.offset = details.offset;
   if (status === 500) {

@@ -1,6 +1,7 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
 import { type DbError, errors, type ParseErrorCode, toWire, type WireError } from "../core/errors.js";
 import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/item-file.js";
+import { type CompiledSchema, compiledSchema, type SchemaRef } from "../schema/validator.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
 
@@ -57,6 +58,21 @@ export interface ParseInput {
    * and the unconsumed tail comes back as a copy in `rest`.
    */
   inPlace?: boolean;
+  /** The version's schema: each property is checked against it before it is emitted. */
+  schema?: SchemaRef;
+}
+
+/**
+ * The first occurrence in a slice of a name the schema tracks (required, or not
+ * repeatable): the writer checks it against the rest of the version, which a slice
+ * cannot see. `index` counts the slice's properties; `line` and `column` are where it
+ * starts, for a violation only the writer can find.
+ */
+export interface SeenName {
+  name: string;
+  index: number;
+  line: number;
+  column: number;
 }
 
 /**
@@ -90,6 +106,8 @@ export interface ParseOutput {
   state: ParseState;
   /** The first invalid construct; the properties above precede it and are valid. */
   error?: WireError;
+  /** With a schema: the tracked names this slice holds, each at its first occurrence. */
+  seen?: SeenName[];
 }
 
 type FragmentParser = SaxesParser<{ fragment: true; xmlns: false }>;
@@ -125,6 +143,8 @@ class Stop extends Error {
 
 interface OpenProperty {
   name: string;
+  /** Where `<property` begins in the slice's text. */
+  start: number;
   type: PropertyType | null;
   value: string;
   inValue: boolean;
@@ -137,7 +157,9 @@ export function parseSlice(input: ParseInput): ParseOutput {
   let at = 0;
   let state = input.state;
   const bigs: { big: LeadingBinary; at: number }[] = [];
-  for (let big = leadingBinary(bytes, input.maxPropertyBytes); big; ) {
+  const schema = input.schema !== undefined;
+  // The schema sees every property in the slice parser: big values go there too.
+  for (let big = schema ? null : leadingBinary(bytes, input.maxPropertyBytes); big; ) {
     bigs.push({ big, at });
     at += big.end;
     state = {
@@ -223,6 +245,9 @@ class Columns {
 
 class SliceParser {
   private readonly lines: string[] = [];
+  private readonly schema: CompiledSchema | null;
+  private readonly seen: SeenName[] = [];
+  private readonly seenHere = new Set<string>();
   private readonly columns = new Columns();
   private text = "";
   /** Position (in `text`) just after the last cut, and the phase that holds there. */
@@ -240,6 +265,7 @@ class SliceParser {
   private resuming = false;
 
   constructor(private readonly input: ParseInput) {
+    this.schema = input.schema ? compiledSchema(input.schema) : null;
     this.phase = input.state.phase;
     this.cutPhase = this.phase;
     this.cutAtStart = input.state.atStart;
@@ -415,7 +441,10 @@ class SliceParser {
     if ((name as string).length > MAX_FOR_LENGTH) {
       this.reject("invalid_property", `the "for" attribute is longer than ${MAX_FOR_LENGTH} characters`);
     }
-    return { name: name as string, type: null, value: "", inValue: false };
+    // No '<' can be inside the tag (not even in an attribute value): the last one before
+    // the position saxes is at opens it.
+    const start = this.text.lastIndexOf("<", this.parser.position - this.base - 1);
+    return { name: name as string, start, type: null, value: "", inValue: false };
   }
 
   private closeTag(tag: SaxesTagPlain): void {
@@ -453,7 +482,28 @@ class SliceParser {
     if (bytes > this.input.maxPropertyBytes) {
       this.reject("property_too_large", `property "${prop.name}" is larger than ${this.input.maxPropertyBytes} bytes`);
     }
+    if (this.schema) this.checkSchema(this.schema, prop.name, type, value, prop.start);
     this.emit(line, bytes, prop.name, type);
+  }
+
+  /**
+   * Refuses a property its schema does not allow (the slice ends before it, as at any
+   * invalid construct), and notes the first occurrence of each tracked name.
+   */
+  private checkSchema(schema: CompiledSchema, name: string, type: PropertyType, value: string, start: number): void {
+    const broken = schema.check(name, type, value);
+    if (broken) throw new Stop(errors.schemaViolation(name, broken.rule, broken.message, this.locate(start)));
+    if (!schema.tracked.has(name)) return;
+    const unique = schema.unique(name);
+    if (this.seenHere.has(name)) {
+      if (unique) {
+        throw new Stop(errors.repeatedProperty(name, this.locate(start)));
+      }
+      return;
+    }
+    this.seenHere.add(name);
+    const at = unique ? this.locate(start) : { line: 0, column: 0 };
+    this.seen.push({ name, index: this.lines.length, line: at.line, column: at.column });
   }
 
   private emit(line: string, bytes: number, name: string, type: PropertyType): void {
@@ -489,6 +539,7 @@ class SliceParser {
       // Only a string value (and the name) can hold non-ASCII: spare a scan of a big value.
       const bytes = type === "string" ? Buffer.byteLength(line) : line.length + Buffer.byteLength(name) - name.length;
       if (bytes > max) break;
+      if (this.schema) this.checkSchema(this.schema, name, type, value, this.text.indexOf("<", at));
       this.emit(line, bytes, name, type);
       if (this.phase === Phase.Prolog) this.phase = Phase.Top;
       at = this.plainEnd;
@@ -594,6 +645,7 @@ class SliceParser {
     const result: ParseOutput = { out, props, consumed, state };
     if (rest) result.rest = rest;
     if (this.error) result.error = toWire(this.error);
+    if (this.schema) result.seen = this.seen;
     return result;
   }
 }

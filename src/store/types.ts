@@ -18,12 +18,24 @@ export interface Committed {
   end: number;
 }
 
+/** The schema a version is pinned to for life (README, "Schemas"). */
+export interface Binding {
+  type: string;
+  schemaVersion: number;
+}
+
 export interface BeginArgs {
   writer: number;
   itemId: string;
   version: number;
   /** X-Expected-Offset: refuse unless the committed length is exactly this. */
   expectedOffset?: number;
+  /**
+   * The schema the writer checks its properties against: a version it creates is bound
+   * to it (durably, before the answer); an existing version must be bound to exactly
+   * it, or to none when it is absent, else type_mismatch.
+   */
+  binding?: Binding;
 }
 
 export interface AppendArgs {
@@ -103,6 +115,7 @@ export interface StoredVersionInfo {
   itemId: string;
   version: number;
   state: VersionState;
+  binding?: Binding;
 }
 
 /** What start-up recovery found. */

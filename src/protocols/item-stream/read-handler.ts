@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex, Readable } from "node:stream";
-import { errors, type ReadOptions } from "../../engine/index.js";
+import { type Binding, errors, type ReadOptions } from "../../engine/index.js";
 import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { LineSplitter, type PropertyRecord } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
 import { sseKeepAlive } from "../../http/sse-keepalive.js";
+import { schemaHeaders } from "../schemas/binding-json.js";
 import { MEDIA_TYPE, type ReadFormat, readFormat } from "./formats.js";
 import { type RecordView, recordView, sharedBytes } from "./record-views.js";
 
@@ -55,7 +56,8 @@ export async function handleRead(
   // live stream cannot say where it ends, so it answers 200 and names its first byte in
   // X-Stream-Offset.
   const partial = options.range === true && session.end !== null;
-  const headers = readHeaders(format, p.requestId, session.start, session.sealed, session.length);
+  const schema = ctx.engine.bindingOf(p.itemId, p.version);
+  const headers = readHeaders(format, p.requestId, session.start, session.sealed, session.length, schema);
   if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
@@ -75,6 +77,7 @@ export async function handleRead(
     version: p.version,
     sealed: session.sealed,
     start: session.start,
+    schema,
   });
   let prelude = "";
   if (session.snapshot) {
@@ -97,16 +100,18 @@ async function sendSnapshot(
 ): Promise<void> {
   const read = await ctx.engine.readProperties(p.itemId, p.version, { latest: true });
   if (read.state.kind !== "open" && read.state.kind !== "sealed") throw errors.versionNotFound(p.itemId, p.version);
+  const schema = ctx.engine.bindingOf(p.itemId, p.version);
   const view = recordView("json", {
     itemId: p.itemId,
     version: p.version,
     sealed: read.state.kind === "sealed",
     start: ITEM_OPEN.length,
+    schema,
   });
   let body = view.begin();
   for (const r of read.records) if (names === null || names.has(r.name)) body += view.snapshotRecord(r);
   body += view.end(null, read.at);
-  const headers = readHeaders("json", p.requestId, read.at, read.state.kind === "sealed", read.state.length);
+  const headers = readHeaders("json", p.requestId, read.at, read.state.kind === "sealed", read.state.length, schema);
   headers["Content-Length"] = Buffer.byteLength(body);
   res.writeHead(200, headers);
   res.end(req.method === "HEAD" ? undefined : body);
@@ -119,8 +124,10 @@ function readHeaders(
   start: number,
   sealed: boolean,
   length: number,
+  schema: Binding | undefined,
 ): Record<string, string | number> {
   return {
+    ...schemaHeaders(schema),
     "Content-Type": MEDIA_TYPE[format],
     Vary: "Accept",
     "Cache-Control": "no-store",

@@ -1,5 +1,7 @@
+import type { Binding } from "../../engine/index.js";
 import { canonicalLine, ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { type PropertyRecord, recordJson } from "../../format/records.js";
+import { schemaField } from "../schemas/binding-json.js";
 import type { ReadFormat } from "./formats.js";
 
 /**
@@ -26,6 +28,7 @@ export interface ViewOf {
   version: number;
   sealed: boolean;
   start: number;
+  schema?: Binding;
 }
 
 /** The NDJSON and SSE views hold no state of a read: one of each serves them all. */
@@ -65,7 +68,7 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
       return {
         shareable: false,
         begin: () =>
-          `{"item_id":${JSON.stringify(v.itemId)},"version":${v.version},"sealed":${v.sealed},"offset":${v.start},"properties":[`,
+          `{"item_id":${JSON.stringify(v.itemId)},"version":${v.version},"sealed":${v.sealed},"offset":${v.start}${schemaField(v.schema)},"properties":[`,
         record,
         snapshotRecord: record,
         upToDate: () => "",

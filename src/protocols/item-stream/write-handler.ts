@@ -33,7 +33,8 @@ export async function handleWrite(
     throw errors.tooManyWriters(ctx.config.maxWriters);
   }
   const length = bodyLength(req);
-  const opts: WriteOptions = { expectedOffset, seal, contentLength: length };
+  const type = p.query.get("type") ?? undefined;
+  const opts: WriteOptions = { expectedOffset, seal, contentLength: length, type };
   // The place is taken before the first await, so a burst cannot overshoot the limit,
   // and held until the request is answered.
   let stop = () => {};

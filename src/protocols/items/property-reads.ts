@@ -4,6 +4,7 @@ import { type PropertyRecord, recordJson } from "../../format/records.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { sendJsonText } from "../../http/error-status.js";
 import { booleanParam } from "../../http/params.js";
+import { schemaField } from "../schemas/binding-json.js";
 
 /**
  * Property reads (README, "Reading values"), served from the version's index:
@@ -24,7 +25,8 @@ export async function handlePropertyRead(
   if (state.kind !== "open" && state.kind !== "sealed") throw errors.versionNotFound(p.itemId, p.version);
   let body: string;
   if (name === undefined) {
-    body = `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${state.kind === "sealed"},"offset":${read.at},"properties":{${read.records.map((r) => `${JSON.stringify(r.name)}:${recordJson(r)}`).join(",")}}}\n`;
+    const schema = schemaField(ctx.engine.bindingOf(p.itemId, p.version));
+    body = `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${state.kind === "sealed"},"offset":${read.at}${schema},"properties":{${read.records.map((r) => `${JSON.stringify(r.name)}:${recordJson(r)}`).join(",")}}}\n`;
   } else {
     const last: PropertyRecord | undefined = read.records[read.records.length - 1];
     if (!last) throw errors.propertyNotFound(p.itemId, p.version, name);

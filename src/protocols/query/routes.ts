@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { encodeCursor, errors, type QueryItem, type QueryRequest } from "../../engine/index.js";
 import type { ServerContext } from "../../http/context.js";
 import { allowMethods, booleanParam, type RequestTarget } from "../../http/params.js";
+import { schemaField } from "../schemas/binding-json.js";
 import { followQuery } from "./follow.js";
 
 /**
@@ -62,7 +63,7 @@ export function itemJson(m: QueryItem): string {
     m.properties === null
       ? ""
       : `,"properties":{${m.properties.map(([n, r]) => `${JSON.stringify(n)}:${r}`).join(",")}}`;
-  return `{"item_id":${JSON.stringify(m.itemId)},"version":${m.version},"sealed":${m.sealed},"offset":${m.offset}${props}}`;
+  return `{"item_id":${JSON.stringify(m.itemId)},"version":${m.version},"sealed":${m.sealed},"offset":${m.offset}${schemaField(m.schema)}${props}}`;
 }
 
 export function queryRequest(query: URLSearchParams): QueryRequest {

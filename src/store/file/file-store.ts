@@ -172,9 +172,15 @@ export class FileStore implements Store {
   }
 
   async versions(): Promise<StoredVersionInfo[]> {
-    const { versions: flat } = (await this.request({ type: "versions", id: 0 })) as VersionsReply;
+    const { versions: flat, bindings } = (await this.request({ type: "versions", id: 0 })) as VersionsReply;
     const out: StoredVersionInfo[] = [];
     for (let i = 0; i < flat.length; i += 4) out.push(versionInfo(flat, i));
+    for (let i = 0; i < bindings.length; i += 3) {
+      out[bindings[i] as number].binding = {
+        type: bindings[i + 1] as string,
+        schemaVersion: bindings[i + 2] as number,
+      };
+    }
     return out;
   }
 

@@ -1,4 +1,5 @@
 import { DbError, errors, toWire } from "../../core/errors.js";
+import type { Binding } from "../types.js";
 import type { LogRecord } from "./commit-log.js";
 import type { Reply } from "./protocol.js";
 import type { Version } from "./version.js";
@@ -16,6 +17,8 @@ export interface WriterState extends VersionRef {
   target: Version | null;
   /** The refusal or failure that ends it: every later message gets the same answer. */
   error: unknown;
+  /** The schema it writes under: a version it creates is bound to it. */
+  binding: Binding | undefined;
 }
 
 type Deferred = () => Reply;

@@ -133,6 +133,7 @@ export class MetaWriter {
       size: v.committed,
       sealed: v.sealed && v.committed === v.size,
       property_count: this.total,
+      ...(v.binding && { type: v.binding.type, schema_version: v.binding.schemaVersion }),
     };
     yield encodeMetaHead(head);
     const fresh = new Map(this.taken);

@@ -11,7 +11,8 @@ import type { PackedWrites, ToStorage, ToStorageWire, WriteRequest } from "./pro
  *
  * Per write, in `nums`:
  *   id, writer, itemId (index into strings), version, expectedOffset (-1: none),
- *   seal (0/1), byte length (-1: no body), and with a body:
+ *   seal (0/1), binding type (index into strings; -1: none), its schema version,
+ *   byte length (-1: no body), and with a body:
  *   count, number of names, each name (index into strings), then per property
  *   nameId, type, length
  * Bodies follow one another in `bytes`.
@@ -73,6 +74,8 @@ function pack(run: WriteRequest[]): PackedWrites {
       m.version,
       m.expectedOffset ?? -1,
       m.seal ? 1 : 0,
+      m.binding ? str(m.binding.type) : -1,
+      m.binding ? m.binding.schemaVersion : 0,
       body ? body.length : -1,
     );
     if (!body || !m.props) continue;
@@ -105,6 +108,8 @@ function unpack(p: PackedWrites, into: ToStorage[]): void {
     const version = nums[i++];
     const expected = nums[i++];
     const seal = nums[i++] === 1;
+    const type = nums[i++];
+    const schemaVersion = nums[i++];
     const length = nums[i++];
     const msg: WriteRequest = {
       type: "write",
@@ -115,6 +120,7 @@ function unpack(p: PackedWrites, into: ToStorage[]): void {
       expectedOffset: expected < 0 ? undefined : expected,
       seal,
     };
+    if (type >= 0) msg.binding = { type: strings[type], schemaVersion };
     if (length >= 0) {
       const count = nums[i++];
       const nameCount = nums[i++];

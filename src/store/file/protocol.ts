@@ -2,6 +2,7 @@ import type { WireError } from "../../core/errors.js";
 import type { Faults } from "../../core/faults.js";
 import type { LineLevel, LogFields } from "../../core/log.js";
 import type { SliceProps } from "../../parse/property-parser.js";
+import type { Binding } from "../types.js";
 
 /**
  * Every message between the main thread and the storage worker. Requests carry an `id`;
@@ -43,6 +44,8 @@ export interface BeginRequest {
   version: number;
   /** X-Expected-Offset: refuse unless the committed length is exactly this. */
   expectedOffset?: number;
+  /** The schema the writer checks against (store/types.ts, BeginArgs). */
+  binding?: Binding;
 }
 
 export interface AppendRequest {
@@ -78,6 +81,7 @@ export interface WriteRequest {
   itemId: string;
   version: number;
   expectedOffset?: number;
+  binding?: Binding;
   bytes?: Uint8Array;
   props?: SliceProps;
   seal: boolean;
@@ -214,6 +218,8 @@ export interface VersionsReply {
   id: number;
   ok: true;
   versions: VersionList;
+  /** [index into `versions` (per version), type, schema version] for each bound version, flat. */
+  bindings: (string | number)[];
 }
 
 export type Reply = OpenReply | DoneReply | FailedReply | PropertiesReply | VersionsReply | StatsReply;

@@ -2,6 +2,7 @@ import { closeSync, fdatasyncSync, readdirSync, rmSync } from "node:fs";
 import type { Log } from "../../core/log.js";
 import { parseVersionKey } from "../../core/names.js";
 import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
+import type { Binding } from "../types.js";
 import type { VersionRef } from "./group.js";
 import type { GroupCommit } from "./group-commit.js";
 import type { MetaKeeper } from "./meta-keeper.js";
@@ -53,8 +54,8 @@ export class Recovery {
       try {
         const q = quickState(this.dataDir, key);
         const mustSeal = !q.sealed && version < this.versions.newest(itemId);
-        const known = (length: number, sealed: boolean) =>
-          this.versions.states.set(key, { itemId, version, length, sealed });
+        const known = (length: number, sealed: boolean, binding = q.meta?.binding) =>
+          this.versions.states.set(key, { itemId, version, length, sealed, binding });
         if (isConsistent(q) && !mustSeal) {
           known(q.size, q.sealed);
           continue;
@@ -68,7 +69,7 @@ export class Recovery {
           continue;
         }
         const v = this.repairNow(key, itemId, version, mustSeal);
-        known(v.committed, v.sealed);
+        known(v.committed, v.sealed, v.binding);
       } catch (err) {
         this.versions.damaged.set(key, (err as Error).message);
       }
@@ -83,7 +84,7 @@ export class Recovery {
     itemId: string,
     version: number,
     mustSeal: boolean,
-  ): { committed: number; sealed: boolean } {
+  ): { committed: number; sealed: boolean; binding: Binding | undefined } {
     const v = loadVersion(this.dataDir, itemId, version, key);
     if (mustSeal && !v.sealed) {
       this.commits.writeAt(v, Buffer.from(ITEM_CLOSE));

@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync } from "node:fs";
 import { ITEM_CLOSE } from "../../format/item-file.js";
 import { dataPath, readMetaHead } from "../../format/meta-file.js";
+import type { Binding } from "../types.js";
+import { bindingOf } from "./version-loader.js";
 
 /**
  * The cheap start-up look at one version: three small reads, no index parsing. A version
@@ -15,7 +17,7 @@ export interface QuickState {
   /** The file ends with a newline (or is empty): no torn line at the end. */
   wholeTail: boolean;
   /** What the .meta file claims, if it could be read. */
-  meta: { size: number; sealed: boolean } | null;
+  meta: { size: number; sealed: boolean; binding: Binding | undefined } | null;
 }
 
 export function quickState(dataDir: string, key: string): QuickState {
@@ -36,7 +38,7 @@ export function quickState(dataDir: string, key: string): QuickState {
     size,
     sealed: tail === ITEM_CLOSE,
     wholeTail: size === 0 || tail.endsWith("\n"),
-    meta: head && { size: head.size, sealed: head.sealed },
+    meta: head && { size: head.size, sealed: head.sealed, binding: bindingOf(head) },
   };
 }
 

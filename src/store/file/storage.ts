@@ -182,8 +182,12 @@ export class Storage {
         return;
       case "versions": {
         const versions: VersionList = [];
-        for (const v of this.versions.states.values()) versions.push(v.itemId, v.version, v.length, v.sealed ? 1 : 0);
-        group.early.push(() => ({ id: msg.id, ok: true, versions }));
+        const bindings: (string | number)[] = [];
+        for (const v of this.versions.states.values()) {
+          if (v.binding) bindings.push(versions.length / 4, v.binding.type, v.binding.schemaVersion);
+          versions.push(v.itemId, v.version, v.length, v.sealed ? 1 : 0);
+        }
+        group.early.push(() => ({ id: msg.id, ok: true, versions, bindings }));
         return;
       }
       case "stats": {
@@ -326,7 +330,13 @@ export class Storage {
     for (const v of group.touched) {
       if (v.committed !== v.size) continue; // a failed write that could not be rolled back
       const sealed = sealedCommitted(v);
-      this.versions.states.set(v.key, { itemId: v.itemId, version: v.version, length: v.committed, sealed });
+      this.versions.states.set(v.key, {
+        itemId: v.itemId,
+        version: v.version,
+        length: v.committed,
+        sealed,
+        binding: v.binding,
+      });
       committed.push(v.itemId, v.version, v.committed, sealed ? 1 : 0);
       const w = group.written.get(v);
       // Copied into the message: the body buffers go back to their pool after it.

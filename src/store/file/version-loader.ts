@@ -1,8 +1,9 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { errors } from "../../core/errors.js";
 import { ITEM_OPEN, scanDataFile } from "../../format/item-file.js";
-import { dataPath, readMetaHead } from "../../format/meta-file.js";
+import { dataPath, type MetaHead, readMetaHead } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
+import type { Binding } from "../types.js";
 import { REBUILD_BATCH } from "./meta-keeper.js";
 import { MetaWriter } from "./meta-writer.js";
 import { Version } from "./version.js";
@@ -30,11 +31,13 @@ export function loadVersion(dataDir: string, itemId: string, version: number, ke
 function repair(dataDir: string, itemId: string, version: number, key: string, fd: number): Version {
   const stat = fstatSync(fd);
   const size = stat.size;
+  const meta = readMetaHead(dataDir, key);
   if (size < ITEM_OPEN.length) {
-    // Torn at creation: nothing was ever acknowledged in this file.
+    // Torn at creation: nothing was ever acknowledged in this file (but its binding, written first, holds).
     ftruncateSync(fd, 0);
     writeSync(fd, ITEM_OPEN, 0);
     const v = new Version(itemId, version, key, stat.mtime.toISOString(), ITEM_OPEN.length, false, new PropertyIndex());
+    v.binding = bindingOf(meta);
     v.metaDirty = true;
     return v;
   }
@@ -43,7 +46,6 @@ function repair(dataDir: string, itemId: string, version: number, key: string, f
   if (head.toString("latin1") !== ITEM_OPEN) {
     throw errors.versionDamaged(`${key}.data does not begin with <item>; it is left untouched`);
   }
-  const meta = readMetaHead(dataDir, key);
   const trusted = meta && meta.size <= size && meta.size >= ITEM_OPEN.length && !(meta.sealed && meta.size < size);
   const from = trusted ? meta.size : ITEM_OPEN.length;
   const v = new Version(
@@ -56,6 +58,7 @@ function repair(dataDir: string, itemId: string, version: number, key: string, f
     new PropertyIndex(),
   );
   v.metaCount = trusted ? meta.property_count : 0;
+  v.binding = bindingOf(meta);
   if (trusted && meta.sealed && meta.size === size) {
     v.sealed = true;
     v.updatedAt = meta.updated_at;
@@ -81,4 +84,9 @@ function repair(dataDir: string, itemId: string, version: number, key: string, f
   v.updatedAt = stat.mtime.toISOString();
   v.metaDirty = !trusted || meta.size !== scan.end || meta.sealed !== scan.sealed || v.index.count > 0;
   return v;
+}
+
+/** The schema binding a .meta head records, if any (README, "Schemas"). */
+export function bindingOf(meta: MetaHead | null): Binding | undefined {
+  return meta?.type === undefined ? undefined : { type: meta.type, schemaVersion: meta.schema_version as number };
 }

@@ -1,4 +1,5 @@
 import type { PropertyIndex } from "../../format/property-index.js";
+import type { Binding } from "../types.js";
 
 /**
  * The storage worker's in-memory view of one version. `size` runs ahead of `committed`
@@ -27,6 +28,8 @@ export class Version {
    */
   metaCount = 0;
   updatedAt: string;
+  /** The schema the version is pinned to, from its creation on (in its .meta). */
+  binding: Binding | undefined = undefined;
 
   constructor(
     readonly itemId: string,

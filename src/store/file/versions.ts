@@ -5,6 +5,7 @@ import { versionKey } from "../../core/names.js";
 import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { dataPath } from "../../format/meta-file.js";
 import { PropertyIndex } from "../../format/property-index.js";
+import type { Binding } from "../types.js";
 import type { Group } from "./group.js";
 import type { GroupCommit } from "./group-commit.js";
 import type { MetaKeeper } from "./meta-keeper.js";
@@ -35,7 +36,10 @@ export class VersionCache {
    * The committed length and seal of every version with a data file, as start-up repair
    * left it and each commit since: what an index catches up to.
    */
-  readonly states = new Map<string, { itemId: string; version: number; length: number; sealed: boolean }>();
+  readonly states = new Map<
+    string,
+    { itemId: string; version: number; length: number; sealed: boolean; binding: Binding | undefined }
+  >();
 
   constructor(
     private readonly dataDir: string,
@@ -72,7 +76,11 @@ export class VersionCache {
     return v;
   }
 
-  create(itemId: string, version: number, key: string, group: Group): Version {
+  /**
+   * Creates the version; one bound to a schema has its .meta written (and synced) now,
+   * before any answer, as the binding is the one fact its data file does not hold.
+   */
+  create(itemId: string, version: number, key: string, group: Group, binding: Binding | undefined): Version {
     // The version this one supersedes, loaded first: a load that fails must fail before
     // anything of the new version exists. A damaged one stays as it is, unsealed.
     const previous = this.latest.get(itemId);
@@ -99,6 +107,10 @@ export class VersionCache {
     v.fd = fd;
     v.committed = 0;
     v.metaDirty = true;
+    if (binding) {
+      v.binding = binding;
+      this.metas.write(v);
+    }
     this.loaded.set(key, v);
     this.existing.add(key);
     group.touched.add(v);

@@ -3,6 +3,7 @@ import { errors } from "../../core/errors.js";
 import type { Log } from "../../core/log.js";
 import { versionKey } from "../../core/names.js";
 import type { SliceProps } from "../../parse/property-parser.js";
+import type { Binding } from "../types.js";
 import { failure, type Group, type WriterState } from "./group.js";
 import type { GroupCommit } from "./group-commit.js";
 import type { AppendRequest, BeginRequest, WriteRequest } from "./protocol.js";
@@ -104,7 +105,7 @@ export class Writers {
   private start(msg: Omit<BeginRequest, "type" | "id">, group: Group): WriterState {
     const { itemId, version } = msg;
     const key = versionKey(itemId, version);
-    const w: WriterState = { key, itemId, version, error: null, target: null };
+    const w: WriterState = { key, itemId, version, binding: msg.binding, error: null, target: null };
     this.writers.set(msg.writer, w);
     try {
       const newest = this.versions.newest(itemId);
@@ -113,6 +114,9 @@ export class Writers {
         throw errors.versionSuperseded(itemId, version, v?.size);
       }
       if (v?.sealed) throw errors.versionSealed(itemId, version, v.size);
+      if (v && !sameBinding(v.binding, msg.binding)) {
+        throw errors.typeMismatch(itemId, version, v.binding?.type, msg.binding?.type);
+      }
       const current = v ? v.size : 0;
       if (msg.expectedOffset !== undefined && msg.expectedOffset !== current) {
         throw errors.offsetMismatch(msg.expectedOffset, current);
@@ -134,7 +138,7 @@ export class Writers {
       if (newest > w.version) {
         throw errors.versionSuperseded(w.itemId, w.version);
       }
-      v = this.versions.create(w.itemId, w.version, w.key, group);
+      v = this.versions.create(w.itemId, w.version, w.key, group, w.binding);
     }
     hold(w, v);
     return v;
@@ -190,6 +194,10 @@ export class Writers {
     }
     return end;
   }
+}
+
+function sameBinding(a: Binding | undefined, b: Binding | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.type === b.type && a.schemaVersion === b.schemaVersion);
 }
 
 /** The writer keeps its version loaded until it ends. */

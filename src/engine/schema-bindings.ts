@@ -1,0 +1,222 @@
+import { DbError, errors } from "../core/errors.js";
+import { versionKey } from "../core/names.js";
+import type { ParseOutput, SliceProps } from "../parse/property-parser.js";
+import type { SchemaRegistry } from "../schema/registry.js";
+import { type CompiledSchema, compiledSchema, type SchemaRef } from "../schema/validator.js";
+import type { Binding, Store, StoredVersionInfo, VersionState } from "../store/types.js";
+
+/**
+ * Which schema each version is pinned to (README, "Schemas"), as the engine needs it
+ * before a write's first byte is parsed. The store holds the bindings durably and is the
+ * judge: a write names the binding it checked against, and the store refuses it
+ * (type_mismatch) unless the version has exactly that one, so two writers racing to
+ * create a version can never leave properties checked against another schema. This map
+ * is what the engine knows of them: loaded from the store at start and kept as writes
+ * bind versions.
+ *
+ * An item's newest typed version gives its type to the versions created after it. For
+ * each open typed version the names it already holds that the schema tracks (required,
+ * or not repeatable) are kept too, as a write's slices cannot see one another's.
+ */
+export class SchemaBindings {
+  private readonly byVersion = new Map<string, Binding>();
+  private readonly newestTyped = new Map<string, { version: number; type: string }>();
+  /** Tracked names present, by version key, for typed versions written since start. */
+  private readonly present = new Map<string, Set<string> | Promise<Set<string>>>();
+
+  constructor(private readonly registry: SchemaRegistry | undefined) {}
+
+  /** Every version's binding, as the store lists them (start-up, a new store). */
+  load(list: StoredVersionInfo[]): void {
+    this.present.clear();
+    for (const v of list) if (v.binding) this.bound(v.itemId, v.version, v.binding);
+  }
+
+  /** The binding of a version, where the engine knows of one. */
+  of(itemId: string, version: number): Binding | undefined {
+    return this.byVersion.size === 0 ? undefined : this.byVersion.get(versionKey(itemId, version));
+  }
+
+  /** True when a write needs no schema: it names no type, and its item has none. */
+  untyped(itemId: string, requested: string | undefined): boolean {
+    return requested === undefined && (this.newestTyped.size === 0 || !this.newestTyped.has(itemId));
+  }
+
+  /**
+   * The schema a write to the version checks against: its own binding if it has one (a
+   * named type must be that one), else the named type's latest schema version, else the
+   * type of the item's newest typed version, if older. Undefined: none.
+   */
+  async gate(
+    store: Store,
+    itemId: string,
+    version: number,
+    requested: string | undefined,
+  ): Promise<SchemaGate | undefined> {
+    const key = versionKey(itemId, version);
+    const known = this.byVersion.get(key);
+    let binding = known;
+    if (known) {
+      if (requested !== undefined && requested !== known.type) {
+        throw errors.typeMismatch(itemId, version, known.type, requested);
+      }
+    } else if (requested !== undefined) {
+      binding = { type: requested, schemaVersion: this.latest(requested) };
+    } else {
+      const newest = this.newestTyped.get(itemId);
+      if (newest && newest.version < version) binding = { type: newest.type, schemaVersion: this.latest(newest.type) };
+    }
+    if (!binding) return undefined;
+    const ref = this.schemaRef(binding);
+    const present = await this.presentNames(store, key, itemId, version, known !== undefined);
+    const bind = binding;
+    return new SchemaGate(binding, ref, compiledSchema(ref), present, {
+      stored: () => this.bound(itemId, version, bind),
+      forget: () => this.present.delete(key),
+    });
+  }
+
+  /** A write under `binding` was taken by the store: the version has it. */
+  bound(itemId: string, version: number, binding: Binding): void {
+    this.byVersion.set(versionKey(itemId, version), binding);
+    const newest = this.newestTyped.get(itemId);
+    if (!newest || newest.version <= version) this.newestTyped.set(itemId, { version, type: binding.type });
+  }
+
+  /** A sealed version takes no more writes: its names are not needed. */
+  committed(itemId: string, version: number, state: VersionState): void {
+    if (state.kind === "sealed" && this.present.size > 0) this.present.delete(versionKey(itemId, version));
+  }
+
+  private latest(type: string): number {
+    if (!this.registry) throw errors.unknownType(type);
+    try {
+      return this.registry.versions(type);
+    } catch (err) {
+      if (err instanceof DbError && err.code === "schema_not_found") throw errors.unknownType(type);
+      throw err;
+    }
+  }
+
+  private schemaRef(b: Binding): SchemaRef {
+    try {
+      if (!this.registry) throw errors.schemaNotFound(b.type);
+      return { key: `${b.type}@${b.schemaVersion}`, doc: this.registry.get(b.type, b.schemaVersion).doc };
+    } catch {
+      // The data directory lost a schema file its versions are bound to: refuse, never write unchecked.
+      throw errors.internal(`schema ${b.type} version ${b.schemaVersion} cannot be read from DATA_DIR/schemas`);
+    }
+  }
+
+  /**
+   * The tracked names the version holds: none for a version this write creates, else
+   * read from the store's index once and then kept up to date by the writes.
+   */
+  private async presentNames(
+    store: Store,
+    key: string,
+    itemId: string,
+    version: number,
+    exists: boolean,
+  ): Promise<Set<string>> {
+    const held = this.present.get(key);
+    if (held) return held;
+    if (!exists) {
+      const fresh = new Set<string>();
+      this.present.set(key, fresh);
+      return fresh;
+    }
+    const loading = store.properties(itemId, version, { latest: true }).then(({ entries }) => {
+      const names = new Set(entries.map((e) => e.name));
+      if (this.present.get(key) === loading) this.present.set(key, names);
+      return names;
+    });
+    this.present.set(key, loading);
+    loading.catch(() => this.present.delete(key));
+    return loading;
+  }
+}
+
+/**
+ * One write's schema: what the parser checks each property against, and what only the
+ * engine can check, across the version: a second occurrence of a name that may occur
+ * once, and the required names at a seal.
+ */
+export class SchemaGate {
+  constructor(
+    readonly binding: Binding,
+    readonly ref: SchemaRef,
+    private readonly schema: CompiledSchema,
+    private readonly present: Set<string>,
+    private readonly hooks: {
+      /** The store took a write under the binding: the version has it. */
+      stored: () => void;
+      /** The names may be wrong (a write failed part-way): read them again next time. */
+      forget: () => void;
+    },
+  ) {}
+
+  private isStored = false;
+
+  /**
+   * A parsed slice, as it may be appended: whole, or cut before the first property that
+   * repeats a name the version already holds, with that violation as its error. The
+   * names it keeps are the version's from now on (the caller appends it next).
+   */
+  admit(out: ParseOutput): ParseOutput {
+    const seen = out.seen;
+    if (!seen || seen.length === 0) return out;
+    let cut = -1;
+    for (const s of seen) {
+      if (this.present.has(s.name) && this.schema.unique(s.name)) {
+        cut = s.index;
+        out = cutSlice(out, cut, errors.repeatedProperty(s.name, s));
+        break;
+      }
+    }
+    for (const s of seen) if (cut < 0 || s.index < cut) this.present.add(s.name);
+    return out;
+  }
+
+  /** True when admit would cut the slice (checked before a whole body takes the short path). */
+  wouldCut(out: ParseOutput): boolean {
+    return out.seen?.some((s) => this.present.has(s.name) && this.schema.unique(s.name)) ?? false;
+  }
+
+  /** The required names the version lacks, with what has been admitted. */
+  missing(): string[] {
+    return this.schema.required.filter((n) => !this.present.has(n));
+  }
+
+  /** The store took one of the write's requests. */
+  stored(): void {
+    if (this.isStored) return;
+    this.isStored = true;
+    this.hooks.stored();
+  }
+
+  /** The write failed or was refused: what it admitted may not be in the version. */
+  failed(): void {
+    this.hooks.forget();
+  }
+}
+
+/** The slice's first `n` properties, ending with `error`. */
+function cutSlice(out: ParseOutput, n: number, error: DbError): ParseOutput {
+  const p = out.props;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) bytes += p.lengths[i];
+  const props: SliceProps = {
+    count: n,
+    names: p.names,
+    nameIds: p.nameIds.slice(0, n),
+    types: p.types.slice(0, n),
+    lengths: p.lengths.slice(0, n),
+  };
+  return {
+    ...out,
+    out: out.out.subarray(0, bytes),
+    props,
+    error: { code: error.code, message: error.message, details: error.details },
+  };
+}
