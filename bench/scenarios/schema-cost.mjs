@@ -1,6 +1,7 @@
 // schema-cost: what a five-property schema costs the writes it checks. In one run, two
-// servers (--fsync batch), one with the schema registered and every version bound to it
-// (?type=bench5 on each write), one without, taking turns for BENCH_ROUNDS rounds:
+// servers (--fsync batch --index false: the index's own work would drown the difference),
+// one with the schema registered and every version bound to it (?type=bench5 on each
+// write), one without, taking turns for BENCH_ROUNDS rounds of each load:
 //  - small appends (autocannon, one ~60-byte property per POST over 100 versions);
 //  - streaming ingest: one chunked POST of BENCH_INGEST_MB MiB of ~100-byte properties.
 // The schema: `name` (string, required, repeated, max_length 200), `p` (string, repeated,
@@ -8,7 +9,7 @@
 // allowed: each property is looked up, typed, measured and (for `p`) matched.
 // Success: each load with the schema >= 0.9x without (the median round's ratio).
 // Knobs: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_VERSIONS (100), BENCH_WARMUP,
-// BENCH_ROUNDS (3), BENCH_INGEST_MB (100).
+// BENCH_ROUNDS (3), BENCH_INGEST_MB (200).
 import { measureAppends, streamDbPaths, XML } from "../lib/appends.mjs";
 import { knob } from "../lib/env.mjs";
 import { postStream, propertyBlocks, repeatBlocks } from "../lib/http.mjs";
@@ -61,25 +62,26 @@ export async function run() {
   };
   const rounds = knob("BENCH_ROUNDS", 3);
   const gen = propertyBlocks({ lineBytes: 100, blockBytes: 64 * 1024 });
-  const blocks = Math.ceil((knob("BENCH_INGEST_MB", 100) * MiB) / gen.blockBytes);
+  const blocks = Math.ceil((knob("BENCH_INGEST_MB", 200) * MiB) / gen.blockBytes);
   const typedPaths = streamDbPaths(versions, "typed").map((p) => `${p}?type=bench5`);
   const plainPaths = streamDbPaths(versions, "plain");
-  const results = await withServer(report, startStreamDb({ fsync: "batch" }), async (on) => {
+  const args = ["--index", "false"];
+  const results = await withServer(report, startStreamDb({ fsync: "batch", args }), async (on) => {
     await registerSchema(on);
-    return withServer(report, startStreamDb({ fsync: "batch" }), async (off) => {
-      const all = [];
+    return withServer(report, startStreamDb({ fsync: "batch", args }), async (off) => {
+      const all = Array.from({ length: rounds }, () => ({ on: {}, off: {} }));
+      const turns = (i) => (i % 2 === 0 ? ["on", "off"] : ["off", "on"]);
       for (let i = 0; i < rounds; i++) {
-        const pair = {};
-        const order = i % 2 === 0 ? ["on", "off"] : ["off", "on"];
-        for (const which of order) {
-          const server = which === "on" ? on : off;
+        for (const which of turns(i)) {
           const paths = which === "on" ? typedPaths : plainPaths;
-          const appends = await measureAppends(server, { ...load, paths });
-          const ingestPath = `/write-item-stream/ingest-${i}/1${which === "on" ? "?type=bench5" : ""}`;
-          const ingest = await ingestOnce(server, ingestPath, gen, blocks);
-          pair[which] = { appends, ingest };
+          all[i][which].appends = await measureAppends(which === "on" ? on : off, { ...load, paths });
         }
-        all.push(pair);
+      }
+      for (let i = 0; i < rounds; i++) {
+        for (const which of turns(i)) {
+          const path = `/write-item-stream/ingest-${i}/1${which === "on" ? "?type=bench5" : ""}`;
+          all[i][which].ingest = await ingestOnce(which === "on" ? on : off, path, gen, blocks);
+        }
       }
       return all;
     });

@@ -404,9 +404,21 @@ export class Engine {
     return this.writeWholeTo(target, body);
   }
 
-  /** writeWhole for a version with a schema, once the engine knows which. */
-  private async writeWholeTyped(target: WriteTarget, type: string | undefined, body: Uint8Array): Promise<WriteResult> {
-    target.gate = await this.bindings.gate(this.store, target.itemId, target.version, type);
+  /** writeWhole for a version with a schema, once the engine knows which (at once, usually). */
+  private writeWholeTyped(target: WriteTarget, type: string | undefined, body: Uint8Array): Promise<WriteResult> {
+    let gate: ReturnType<SchemaBindings["gate"]>;
+    try {
+      gate = this.bindings.gate(this.store, target.itemId, target.version, type);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (gate instanceof Promise) {
+      return gate.then((g) => {
+        target.gate = g;
+        return this.writeWholeTo(target, body);
+      });
+    }
+    target.gate = gate;
     return this.writeWholeTo(target, body);
   }
 

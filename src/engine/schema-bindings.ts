@@ -47,12 +47,12 @@ export class SchemaBindings {
    * named type must be that one), else the named type's latest schema version, else the
    * type of the item's newest typed version, if older. Undefined: none.
    */
-  async gate(
+  gate(
     store: Store,
     itemId: string,
     version: number,
     requested: string | undefined,
-  ): Promise<SchemaGate | undefined> {
+  ): SchemaGate | undefined | Promise<SchemaGate | undefined> {
     const key = versionKey(itemId, version);
     const known = this.byVersion.get(key);
     let binding = known;
@@ -67,13 +67,16 @@ export class SchemaBindings {
       if (newest && newest.version < version) binding = { type: newest.type, schemaVersion: this.latest(newest.type) };
     }
     if (!binding) return undefined;
-    const ref = this.schemaRef(binding);
-    const present = await this.presentNames(store, key, itemId, version, known !== undefined);
+    const { ref, schema } = this.compiled(binding);
     const bind = binding;
-    return new SchemaGate(binding, ref, compiledSchema(ref), present, {
-      stored: () => this.bound(itemId, version, bind),
-      forget: () => this.present.delete(key),
-    });
+    const made = (present: Set<string>) =>
+      new SchemaGate(bind, ref, schema, present, {
+        stored: () => this.bound(itemId, version, bind),
+        forget: () => this.present.delete(key),
+      });
+    // Usually the names are at hand: no wait (a small append pays for every await).
+    const present = this.presentNames(store, key, itemId, version, known !== undefined);
+    return present instanceof Set ? made(present) : present.then(made);
   }
 
   /** A write under `binding` was taken by the store: the version has it. */
@@ -98,27 +101,36 @@ export class SchemaBindings {
     }
   }
 
-  private schemaRef(b: Binding): SchemaRef {
+  private readonly schemas = new Map<string, { ref: SchemaRef; schema: CompiledSchema }>();
+
+  private compiled(b: Binding): { ref: SchemaRef; schema: CompiledSchema } {
+    const key = `${b.type}@${b.schemaVersion}`;
+    let c = this.schemas.get(key);
+    if (c) return c;
+    let ref: SchemaRef;
     try {
       if (!this.registry) throw errors.schemaNotFound(b.type);
-      return { key: `${b.type}@${b.schemaVersion}`, doc: this.registry.get(b.type, b.schemaVersion).doc };
+      ref = { key, doc: this.registry.get(b.type, b.schemaVersion).doc };
     } catch {
       // The data directory lost a schema file its versions are bound to: refuse, never write unchecked.
       throw errors.internal(`schema ${b.type} version ${b.schemaVersion} cannot be read from DATA_DIR/schemas`);
     }
+    c = { ref, schema: compiledSchema(ref) };
+    this.schemas.set(key, c);
+    return c;
   }
 
   /**
    * The tracked names the version holds: none for a version this write creates, else
    * read from the store's index once and then kept up to date by the writes.
    */
-  private async presentNames(
+  private presentNames(
     store: Store,
     key: string,
     itemId: string,
     version: number,
     exists: boolean,
-  ): Promise<Set<string>> {
+  ): Set<string> | Promise<Set<string>> {
     const held = this.present.get(key);
     if (held) return held;
     if (!exists) {

@@ -5,8 +5,8 @@ import { errors } from "../core/errors.js";
  * A schema document (README, "Schemas"), checked once at PUT into a frozen shape:
  *   {"properties":{NAME:{"type":T, RULES...}}, "additional_properties":bool, "compatibility":MODE}
  * Every refusal is invalid_schema with the JSON path of the bad part. A string's `pattern`
- * is compiled for V8's linear-time engine (no backreferences, no lookaround): a pattern
- * that engine cannot run is refused here, so no pattern can backtrack at write time.
+ * must compile for V8's linear-time engine (no backreferences, no lookaround): a pattern
+ * that engine cannot run is refused here, so that a match can always move to it.
  */
 
 export type PropertyKind = "string" | "number" | "boolean" | "datetime" | "binary";
@@ -149,17 +149,34 @@ function checkPattern(path: string, raw: unknown): string {
   return raw;
 }
 
-let linearReady = false;
+let enginesReady = false;
+
+/**
+ * V8's linear-time engine is behind a flag, read when a pattern is compiled; so is the
+ * fallback to it. Both are process-wide, for every thread.
+ */
+function regExpEngines(): void {
+  if (enginesReady) return;
+  setFlagsFromString("--enable-experimental-regexp-engine");
+  setFlagsFromString("--enable-experimental-regexp-engine-on-excessive-backtracks");
+  enginesReady = true;
+}
 
 /** A RegExp run by V8's linear-time engine (the `l` flag), or a throw. */
 export function linearRegExp(source: string): RegExp {
-  if (!linearReady) {
-    // The engine is behind a V8 flag, read when a pattern is compiled; only patterns
-    // with the `l` flag use it.
-    setFlagsFromString("--enable-experimental-regexp-engine");
-    linearReady = true;
-  }
+  regExpEngines();
   return new RegExp(source, "l");
+}
+
+/**
+ * The RegExp a checked pattern is matched with. The backtracking engine is several times
+ * faster on the usual pattern, and V8 moves a match that backtracks past a bound (50,000
+ * steps) to the linear-time engine, which `linearRegExp` proved can run the pattern: so
+ * the common case runs fast, and the worst case stays linear in the value's length.
+ */
+export function patternRegExp(source: string): RegExp {
+  regExpEngines();
+  return new RegExp(source);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import type { PropertyType } from "../format/item-file.js";
 import { encodeDecimal, encodeInstant } from "../format/value-order.js";
-import { linearRegExp, type PropertyRules, type SchemaDocument } from "./schema-document.js";
+import { type PropertyRules, patternRegExp, type SchemaDocument } from "./schema-document.js";
 
 /**
  * A schema document compiled for checking values as they are parsed: one lookup per
@@ -86,7 +86,7 @@ export class CompiledSchema {
 
 function compileRules(rules: PropertyRules): CompiledRules {
   const c: CompiledRules = { rules };
-  if (rules.pattern !== undefined) c.pattern = linearRegExp(rules.pattern);
+  if (rules.pattern !== undefined) c.pattern = patternRegExp(rules.pattern);
   if (rules.enum !== undefined) c.enumSet = new Set(rules.enum);
   const encode = rules.type === "number" ? encodeDecimal : encodeInstant;
   if (rules.min !== undefined) c.min = encode(rules.min);
