@@ -37,6 +37,7 @@ describe("packed small writes", () => {
     const batch: ToStorage[] = [
       write(1, body("<a/>\n", ["t"], [0], [1], [5])),
       write(2, { itemId: "späť/名", version: 2 ** 40, expectedOffset: 0, seal: true }),
+      write(6, { binding: { type: "person", schemaVersion: 3 }, ...body("<c/>\n", ["person"], [0], [1], [5]) }),
       { type: "release", slot: 7 },
       write(3, {
         expectedOffset: 2 ** 52,
