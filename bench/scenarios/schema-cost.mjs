@@ -9,7 +9,7 @@
 // allowed: each property is looked up, typed, measured and (for `p`) matched.
 // Success: each load with the schema >= 0.9x without (the median round's ratio).
 // Knobs: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_VERSIONS (100), BENCH_WARMUP,
-// BENCH_ROUNDS (3), BENCH_INGEST_MB (200).
+// BENCH_ROUNDS (5), BENCH_INGEST_MB (200).
 import { measureAppends, streamDbPaths, XML } from "../lib/appends.mjs";
 import { knob } from "../lib/env.mjs";
 import { postStream, propertyBlocks, repeatBlocks } from "../lib/http.mjs";
@@ -60,7 +60,7 @@ export async function run() {
     durationS: knob("BENCH_DURATION", 10),
     warmupS: knob("BENCH_WARMUP", 1),
   };
-  const rounds = knob("BENCH_ROUNDS", 3);
+  const rounds = knob("BENCH_ROUNDS", 5);
   const gen = propertyBlocks({ lineBytes: 100, blockBytes: 64 * 1024 });
   const blocks = Math.ceil((knob("BENCH_INGEST_MB", 200) * MiB) / gen.blockBytes);
   const typedPaths = streamDbPaths(versions, "typed").map((p) => `${p}?type=bench5`);

@@ -1,7 +1,7 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
 import { type DbError, errors, type ParseErrorCode, toWire, type WireError } from "../core/errors.js";
 import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/item-file.js";
-import { type CompiledSchema, compiledSchema, type SchemaRef } from "../schema/validator.js";
+import { type CompiledSchema, checkValue, compiledSchema, type SchemaRef } from "../schema/validator.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
 
@@ -488,22 +488,27 @@ class SliceParser {
 
   /**
    * Refuses a property its schema does not allow (the slice ends before it, as at any
-   * invalid construct), and notes the first occurrence of each tracked name.
+   * invalid construct), and notes the first occurrence of each tracked name. `from` is
+   * where the property's text begins: its `<property` is the first '<' from there.
    */
-  private checkSchema(schema: CompiledSchema, name: string, type: PropertyType, value: string, start: number): void {
-    const broken = schema.check(name, type, value);
-    if (broken) throw new Stop(errors.schemaViolation(name, broken.rule, broken.message, this.locate(start)));
-    if (!schema.tracked.has(name)) return;
-    const unique = schema.unique(name);
+  private checkSchema(schema: CompiledSchema, name: string, type: PropertyType, value: string, from: number): void {
+    const c = schema.rulesOf(name);
+    const broken = c === undefined ? schema.undeclared : checkValue(c, type, value);
+    if (broken) throw new Stop(errors.schemaViolation(name, broken.rule, broken.message, this.startOf(from)));
+    if (c === undefined || !c.tracked) return;
+    const unique = !c.rules.repeated;
     if (this.seenHere.has(name)) {
-      if (unique) {
-        throw new Stop(errors.repeatedProperty(name, this.locate(start)));
-      }
+      if (unique) throw new Stop(errors.repeatedProperty(name, this.startOf(from)));
       return;
     }
     this.seenHere.add(name);
-    const at = unique ? this.locate(start) : { line: 0, column: 0 };
+    const at = unique ? this.startOf(from) : { line: 0, column: 0 };
     this.seen.push({ name, index: this.lines.length, line: at.line, column: at.column });
+  }
+
+  /** Where the property whose text begins at `from` has its `<property`. */
+  private startOf(from: number): { line: number; column: number } {
+    return this.locate(this.text.indexOf("<", from));
   }
 
   private emit(line: string, bytes: number, name: string, type: PropertyType): void {
@@ -539,7 +544,7 @@ class SliceParser {
       // Only a string value (and the name) can hold non-ASCII: spare a scan of a big value.
       const bytes = type === "string" ? Buffer.byteLength(line) : line.length + Buffer.byteLength(name) - name.length;
       if (bytes > max) break;
-      if (this.schema) this.checkSchema(this.schema, name, type, value, this.text.indexOf("<", at));
+      if (this.schema) this.checkSchema(this.schema, name, type, value, at);
       this.emit(line, bytes, name, type);
       if (this.phase === Phase.Prolog) this.phase = Phase.Top;
       at = this.plainEnd;

@@ -15,8 +15,10 @@ export interface Violation {
   message: string;
 }
 
-interface CompiledRules {
+export interface CompiledRules {
   rules: PropertyRules;
+  /** The writer must hear of its first occurrence: required, or not repeatable. */
+  tracked: boolean;
   pattern?: RegExp;
   enumSet?: Set<string>;
   min?: Buffer;
@@ -46,7 +48,13 @@ export class CompiledSchema {
     }
     this.tracked = tracked;
     this.required = required;
+    this.undeclared = doc.additionalProperties
+      ? null
+      : { rule: "additional_properties", message: "the schema has no such property (additional_properties is false)" };
   }
+
+  /** What a property the schema does not declare breaks, if anything. */
+  readonly undeclared: Violation | null;
 
   /** True when a second occurrence of `name` in a version breaks the schema. */
   unique(name: string): boolean {
@@ -57,35 +65,37 @@ export class CompiledSchema {
   /** The first rule `value` (canonical) of property `name` breaks, or null. */
   check(name: string, type: PropertyType, value: string): Violation | null {
     const c = this.byName.get(name);
-    if (c === undefined) {
-      return this.doc.additionalProperties
-        ? null
-        : {
-            rule: "additional_properties",
-            message: "the schema has no such property (additional_properties is false)",
-          };
-    }
-    const r = c.rules;
-    if (type !== r.type) return { rule: "type", message: `must be a ${r.type}, not a ${type}` };
-    switch (type) {
-      case "string":
-        return checkString(c, value);
-      case "number":
-        return checkNumber(c, value);
-      case "datetime":
-        return checkRange(c, encodeInstant(value), value);
-      case "binary":
-        return r.maxBytes !== undefined && decodedBytes(value) > r.maxBytes
-          ? { rule: "max_bytes", message: `is ${decodedBytes(value)} bytes, more than max_bytes ${r.maxBytes}` }
-          : null;
-      default:
-        return null;
-    }
+    return c === undefined ? this.undeclared : checkValue(c, type, value);
+  }
+
+  /** A property's compiled rules; undefined for a name the schema does not declare. */
+  rulesOf(name: string): CompiledRules | undefined {
+    return this.byName.get(name);
+  }
+}
+
+/** The first rule `value` (canonical) breaks, or null. */
+export function checkValue(c: CompiledRules, type: PropertyType, value: string): Violation | null {
+  const r = c.rules;
+  if (type !== r.type) return { rule: "type", message: `must be a ${r.type}, not a ${type}` };
+  switch (type) {
+    case "string":
+      return checkString(c, value);
+    case "number":
+      return checkNumber(c, value);
+    case "datetime":
+      return checkRange(c, encodeInstant(value), value);
+    case "binary":
+      return r.maxBytes !== undefined && decodedBytes(value) > r.maxBytes
+        ? { rule: "max_bytes", message: `is ${decodedBytes(value)} bytes, more than max_bytes ${r.maxBytes}` }
+        : null;
+    default:
+      return null;
   }
 }
 
 function compileRules(rules: PropertyRules): CompiledRules {
-  const c: CompiledRules = { rules };
+  const c: CompiledRules = { rules, tracked: rules.required || !rules.repeated };
   if (rules.pattern !== undefined) c.pattern = patternRegExp(rules.pattern);
   if (rules.enum !== undefined) c.enumSet = new Set(rules.enum);
   const encode = rules.type === "number" ? encodeDecimal : encodeInstant;
