@@ -12,6 +12,7 @@ import { BENCH_DIR, ROOT } from "./lib/servers.mjs";
 import { sleep } from "./lib/stats.mjs";
 import * as bigValues from "./scenarios/big-values.mjs";
 import * as catchUp from "./scenarios/catch-up.mjs";
+import * as compression from "./scenarios/compression.mjs";
 import * as fanout from "./scenarios/fanout.mjs";
 import * as fanoutSaturation from "./scenarios/fanout-saturation.mjs";
 import * as fsyncModes from "./scenarios/fsync-modes.mjs";
@@ -44,6 +45,7 @@ const SCENARIOS = [
   query,
   indexCost,
   schemaCost,
+  compression,
 ];
 
 function machine() {

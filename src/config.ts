@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { type Faults, faultsFrom } from "./core/faults.js";
 import { LOG_LEVELS, type LogLevel } from "./core/log.js";
+import { CODECS, type Codec, hasCodec } from "./format/codec.js";
 import type { ServerOptions } from "./http/context.js";
 import type { FsyncMode } from "./store/file/index.js";
 
@@ -23,6 +24,10 @@ export interface Config extends ServerOptions {
   index: boolean;
   /** Rebuild the index from the data files at start-up. */
   reindex: boolean;
+  /** The codec large binary values are stored with; "none": as they come. */
+  compression: Codec | "none";
+  /** Binary values from this many decoded bytes are compressed. */
+  compressMinBytes: number;
   /** Test hooks from the environment only (README, "Fault injection"). */
   faults: Faults;
 }
@@ -117,6 +122,18 @@ const SPECS = {
     fallback: "false",
     help: "true: rebuild the index from the data files at start-up",
   },
+  compression: {
+    flag: "--compression",
+    env: "STREAM_DB_COMPRESSION",
+    fallback: "gzip",
+    help: "gzip | br | zstd (where Node has it) | none: how large binary values are stored",
+  },
+  compressMinBytes: {
+    flag: "--compress-min-bytes",
+    env: "STREAM_DB_COMPRESS_MIN_BYTES",
+    fallback: "4096",
+    help: "binary values from this many decoded bytes are compressed (when that saves 10 %)",
+  },
 } satisfies Record<Exclude<keyof Config, "faults">, OptionSpec>;
 
 /** Columns as wide as their longest entry, so no flag runs into its variable. */
@@ -138,6 +155,14 @@ function logLevel({ name, raw }: { name: string; raw: string | undefined }): Log
   const level = LOG_LEVELS.find((l) => l === raw);
   if (!level) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
   return level;
+}
+
+function codec({ name, raw }: { name: string; raw: string | undefined }): Codec | "none" {
+  if (raw === "none") return "none";
+  const known = CODECS.find((c) => c === raw);
+  if (!known) throw new ConfigError(`${name} must be one of ${CODECS.join(", ")} or none, got "${raw}"`);
+  if (!hasCodec(known)) throw new ConfigError(`${name}: this Node (${process.version}) has no ${known} in node:zlib`);
+  return known;
 }
 
 function bool({ name, raw }: { name: string; raw: string | undefined }): boolean {
@@ -222,6 +247,8 @@ export function parseConfig(
     logLevel: logLevel(pick(SPECS.logLevel)),
     index: bool(pick(SPECS.index)),
     reindex: bool(pick(SPECS.reindex)),
+    compression: codec(pick(SPECS.compression)),
+    compressMinBytes: int(SPECS.compressMinBytes, 1, 1 << 30),
     faults: faultsFrom(env),
   };
   return { config: Object.freeze(config), help, version };

@@ -28,6 +28,8 @@ export async function startServer(config: Config, log: Log = pinoLog(config.logL
     backend,
     parserThreads: config.parserThreads,
     maxPropertyBytes: config.maxPropertyBytes,
+    compress:
+      config.compression === "none" ? undefined : { codec: config.compression, minBytes: config.compressMinBytes },
     faults: config.faults,
     log,
     index,

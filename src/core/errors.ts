@@ -187,6 +187,8 @@ export const errors = {
       `the version cannot be sealed: required ${missing.length === 1 ? "property" : "properties"} ${missing.map((m) => quoted(m)).join(", ")} missing; it stays open`,
       { rule: "required", missing },
     ),
+  notBinary: (name: string, type: string) =>
+    new DbError("invalid_parameter", `/value serves binary values; property ${quoted(name)} is a ${type} there`),
   invalidCursor: () => new DbError("invalid_parameter", "?cursor is not one this server gave out"),
   invalidQueryParameter: (name: string, allowed: string, raw: string) =>
     new DbError("invalid_parameter", `?${name} must be ${allowed}, got ${quoted(raw)}`),

@@ -11,6 +11,7 @@ import { type LiveOp, LiveQuery } from "../index/live-queries.js";
 import { type Expr, parseQuery } from "../index/query-language.js";
 import { decodeCursor, encodeCursor, type Match, runQuery } from "../index/query-run.js";
 import { INLINE_BYTES, ParserPool } from "../parse/parser-pool.js";
+import type { CompressOptions } from "../parse/property-parser.js";
 import type { SchemaRegistry } from "../schema/registry.js";
 import type { Backend, Binding, RecoveryReport, Store, StoredVersion } from "../store/types.js";
 import { propertyBoundary } from "./boundaries.js";
@@ -40,6 +41,8 @@ export interface EngineOptions {
   /** Parser pool size; undefined lets piscina choose from the CPU count. */
   parserThreads?: number;
   maxPropertyBytes: number;
+  /** Large binary values stored compressed; undefined: never. */
+  compress?: CompressOptions;
   /** Test hooks (README, "Fault injection"). */
   faults?: Faults;
   log?: Log;
@@ -458,7 +461,8 @@ export class Engine {
   }
 
   private writerDeps() {
-    return { pool: this.pool, store: this.store, maxPropertyBytes: this.options.maxPropertyBytes };
+    const { maxPropertyBytes, compress } = this.options;
+    return { pool: this.pool, store: this.store, maxPropertyBytes, compress };
   }
 
   private newWriter(target: WriteTarget): Writer {

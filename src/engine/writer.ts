@@ -1,7 +1,13 @@
 import { EventEmitter } from "node:events";
 import { type DbError, errors, fromWire } from "../core/errors.js";
-import type { ParserPool } from "../parse/parser-pool.js";
-import { INITIAL_STATE, type ParseOutput, type ParseState, parseSlice } from "../parse/property-parser.js";
+import { mayCompress, type ParserPool } from "../parse/parser-pool.js";
+import {
+  type CompressOptions,
+  INITIAL_STATE,
+  type ParseOutput,
+  type ParseState,
+  parseSlice,
+} from "../parse/property-parser.js";
 import type { Committed, Store } from "../store/types.js";
 import type { SchemaGate } from "./schema-bindings.js";
 
@@ -44,6 +50,8 @@ export interface WriterDeps {
   pool: ParserPool;
   store: Store;
   maxPropertyBytes: number;
+  /** Large binary values are stored compressed (README, "Compression"). */
+  compress?: CompressOptions;
 }
 
 /** The version a write request goes to, its X-Expected-Offset, and what it knows of its body. */
@@ -235,6 +243,7 @@ export class Writer extends EventEmitter {
         maxPropertyBytes: this.deps.maxPropertyBytes,
         inPlace: true,
         schema: this.target.gate?.ref,
+        compress: this.deps.compress,
       })
       .then(
         (out) => this.onParsed(bytes, out, final),
@@ -463,6 +472,8 @@ export function writeWhole(
 ): Promise<WriteResult> | null {
   let out: ParseOutput;
   const { gate } = target;
+  // A value to compress goes to the parser pool, through a Writer.
+  if (mayCompress({ bytes: body, compress: deps.compress })) return null;
   try {
     // Not in place: the Writer may need the body as it came.
     out = parseSlice({

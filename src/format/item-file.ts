@@ -1,5 +1,6 @@
 import { readSync } from "node:fs";
 import { errors } from "../core/errors.js";
+import type { Codec } from "./codec.js";
 import type { PropertyIndex } from "./property-index.js";
 
 /**
@@ -122,8 +123,12 @@ export function canonicalLine(name: string, type: PropertyType, value: string): 
  * find where a crash tore the last property. The file is the truth; this only reads.
  */
 
-/** A canonical line: name, type, value (values never hold `<`: it is escaped). */
-const LINE = /^<property for="([^"]*)"><(string|number|boolean|datetime|binary)>([^<]*)<\/\2><\/property>$/;
+/**
+ * A canonical line: name, type, value (values never hold `<`: it is escaped). A binary
+ * value stored compressed names its codec and original length (README, "Compression").
+ */
+const LINE =
+  /^<property for="([^"]*)"><(string|number|boolean|datetime|binary)(?: codec="(gzip|br|zstd)" length="(0|[1-9][0-9]*)")?>([^<]*)<\/\2><\/property>$/;
 const CHUNK = 1 << 20;
 
 export interface ScanResult {
@@ -176,7 +181,7 @@ export function scanDataFile(
         continue;
       }
       const m = LINE.exec(line);
-      if (!m) return { end: offset, sealed: false, corruptAt: offset };
+      if (!m || (m[3] !== undefined && m[2] !== "binary")) return { end: offset, sealed: false, corruptAt: offset };
       // latin1 keeps offsets byte-exact; names are decoded as UTF-8 only for the index.
       const name = unescapeXml(Buffer.from(m[1], "latin1").toString("utf8"));
       index.add(name, PROPERTY_TYPES.indexOf(m[2] as never), offset, line.length);
@@ -192,7 +197,11 @@ export function scanDataFile(
 export interface StoredProperty {
   name: string;
   type: PropertyType;
+  /** As stored: for a compressed binary value, the base64 of the compressed bytes. */
   value: string;
+  /** A binary value stored compressed: its codec and original length in bytes. */
+  codec?: Codec;
+  rawLength?: number;
 }
 
 /** A canonical property line (without its newline) as canonicalLine wrote it; null if it is not one. */
@@ -200,5 +209,23 @@ export function readLine(line: string): StoredProperty | null {
   const m = LINE.exec(line);
   if (!m) return null;
   const type = m[2] as PropertyType;
-  return { name: unescapeXml(m[1]), type, value: type === "string" ? unescapeXml(m[3]) : m[3] };
+  const p: StoredProperty = { name: unescapeXml(m[1]), type, value: type === "string" ? unescapeXml(m[5]) : m[5] };
+  if (m[3] !== undefined) {
+    if (type !== "binary") return null;
+    p.codec = m[3] as Codec;
+    p.rawLength = Number(m[4]);
+  }
+  return p;
+}
+
+/** The line of a binary value stored compressed: `stored` is the compressed bytes' base64. */
+export function compressedLine(name: string, codec: Codec, rawLength: number, stored: string): string {
+  return `<property for="${escapeXml(name)}"><binary codec="${codec}" length="${rawLength}">${stored}</binary></property>\n`;
+}
+
+/** The line a property read back was stored as. */
+export function storedLine(p: StoredProperty): string {
+  return p.codec === undefined
+    ? canonicalLine(p.name, p.type, p.value)
+    : compressedLine(p.name, p.codec, p.rawLength as number, p.value);
 }

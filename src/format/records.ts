@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { decompress } from "./codec.js";
 import { readLine, type StoredProperty } from "./item-file.js";
 import type { IndexedProperty, PropertySelect } from "./meta-file.js";
 
@@ -20,9 +21,22 @@ export interface PropertyRecord extends StoredProperty {
   next: number;
 }
 
-/** The record as JSON text, numbers with their digits as stored. */
-export function recordJson(r: PropertyRecord): string {
-  return `{"offset":${r.offset},"next":${r.next},"name":${JSON.stringify(r.name)},"type":"${r.type}","value":${valueJson(r)}}`;
+/**
+ * The record as JSON text, numbers with their digits as stored. A binary value stored
+ * compressed is given as its original bytes' base64, or with `decode` false as stored,
+ * with `codec` and `length` (the original's) beside it.
+ */
+export function recordJson(r: PropertyRecord, decode = true): string {
+  const head = `{"offset":${r.offset},"next":${r.next},"name":${JSON.stringify(r.name)},"type":"${r.type}"`;
+  if (r.codec === undefined) return `${head},"value":${valueJson(r)}}`;
+  if (!decode) return `${head},"codec":"${r.codec}","length":${r.rawLength},"value":"${r.value}"}`;
+  return `${head},"value":"${originalBytes(r).toString("base64")}"}`;
+}
+
+/** A binary value's original bytes, decompressed if it is stored compressed. */
+export function originalBytes(p: StoredProperty): Buffer {
+  const stored = Buffer.from(p.value, "base64");
+  return p.codec === undefined ? stored : decompress(p.codec, stored);
 }
 
 function valueJson(p: StoredProperty): string {
@@ -33,7 +47,12 @@ function valueJson(p: StoredProperty): string {
 export function recordAt(line: string, offset: number, next = offset + Buffer.byteLength(line) + 1): PropertyRecord {
   const p = readLine(line);
   if (!p) throw new Error(`the data file holds no property at byte ${offset}`);
-  return { name: p.name, type: p.type, value: p.value, offset, next };
+  const r: PropertyRecord = { name: p.name, type: p.type, value: p.value, offset, next };
+  if (p.codec !== undefined) {
+    r.codec = p.codec;
+    r.rawLength = p.rawLength;
+  }
+  return r;
 }
 
 /** What a splitter with no unfinished line holds: one empty array for all of them. */

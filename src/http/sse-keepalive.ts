@@ -8,12 +8,13 @@ import type { ServerResponse } from "node:http";
 
 const KEEPALIVE_MS = 15_000;
 
-class KeepAlive extends Set<ServerResponse> {
+/** Each response with what writes to it: itself, or the compressor in front of it. */
+class KeepAlive extends Map<ServerResponse, (text: string) => unknown> {
   private timer: NodeJS.Timeout | null = null;
-  override add(res: ServerResponse): this {
-    super.add(res);
+  add(res: ServerResponse, write: (text: string) => unknown = (text) => res.write(text)): this {
+    super.set(res, write);
     this.timer ??= setInterval(() => {
-      for (const r of this) r.write(": keepalive\n\n");
+      for (const w of this.values()) w(": keepalive\n\n");
     }, KEEPALIVE_MS).unref();
     return this;
   }

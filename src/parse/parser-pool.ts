@@ -23,6 +23,17 @@ interface Queued {
   reject: (err: Error) => void;
 }
 
+/**
+ * True when the slice may hold a binary value large enough to be compressed: that work
+ * is never done on the calling (HTTP) thread, however small the slice.
+ */
+export function mayCompress(input: Pick<ParseInput, "bytes" | "compress">): boolean {
+  const c = input.compress;
+  if (!c || input.bytes.length < (c.minBytes / 3) * 4) return false;
+  const b = input.bytes;
+  return Buffer.from(b.buffer, b.byteOffset, b.length).includes("<binary");
+}
+
 export class ParserPool {
   private readonly pool: Piscina<ParseInput[], ParseOutput[]>;
   private readonly queue: Queued[] = [];
@@ -41,7 +52,7 @@ export class ParserPool {
   }
 
   parse(input: ParseInput): Promise<ParseOutput> {
-    if (input.bytes.length <= INLINE_BYTES) {
+    if (input.bytes.length <= INLINE_BYTES && !mayCompress(input)) {
       try {
         return Promise.resolve(parseSlice(input));
       } catch (err) {

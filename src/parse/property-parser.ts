@@ -1,6 +1,7 @@
 import { type SaxesAttributeNS, SaxesParser, type SaxesTagPlain } from "saxes";
 import { type DbError, errors, type ParseErrorCode, toWire, type WireError } from "../core/errors.js";
-import { canonicalLine, canonicalValue, type PropertyType, typeCode } from "../format/item-file.js";
+import { type Codec, compressValue } from "../format/codec.js";
+import { canonicalLine, canonicalValue, compressedLine, type PropertyType, typeCode } from "../format/item-file.js";
 import { type CompiledSchema, checkValue, compiledSchema, type SchemaRef } from "../schema/validator.js";
 import { type LeadingBinary, leadingBinary } from "./big-binary.js";
 import { firstInvalidUtf8, incompleteTail } from "./utf8.js";
@@ -60,6 +61,24 @@ export interface ParseInput {
   inPlace?: boolean;
   /** The version's schema: each property is checked against it before it is emitted. */
   schema?: SchemaRef;
+  /** Binary values of at least `minBytes` are stored compressed with `codec` where that pays. */
+  compress?: CompressOptions;
+}
+
+export interface CompressOptions {
+  codec: Codec;
+  minBytes: number;
+}
+
+/**
+ * The stored line of a binary value (canonical base64 `b64`), compressed, or null when it
+ * stays as it came: smaller than `minBytes` decoded, or saving less than a tenth.
+ */
+export function compressedBinary(name: string, b64: string, c: CompressOptions): string | null {
+  if ((b64.length / 4) * 3 < c.minBytes) return null;
+  const raw = Buffer.from(b64, "base64");
+  const packed = compressValue(c.codec, raw, c.minBytes);
+  return packed && compressedLine(name, c.codec, raw.length, packed.toString("base64"));
 }
 
 /**
@@ -184,8 +203,12 @@ function withLeadingBinaries(
 ): ParseOutput {
   const { bytes } = input;
   const columns = new Columns();
-  for (const { big } of bigs) {
-    columns.add(big.name, BINARY, big.head.length + (big.valueEnd - big.valueStart) + big.tail.length);
+  const parts = bigs.map(({ big, at }) =>
+    storedParts(big, bytes.subarray(at + big.valueStart, at + big.valueEnd), input),
+  );
+  for (let i = 0; i < bigs.length; i++) {
+    const { head, value, tail } = parts[i];
+    columns.add(bigs[i].big.name, BINARY, head.length + value.length + tail.length);
   }
   const { props } = rest;
   for (let i = 0; i < props.count; i++) columns.add(props.names[props.nameIds[i]], props.types[i], props.lengths[i]);
@@ -193,13 +216,13 @@ function withLeadingBinaries(
   for (let i = 0; i < bigs.length; i++) size += columns.lengths[i];
   const out = new Uint8Array(size);
   let o = 0;
-  for (const { big, at } of bigs) {
-    out.set(big.head, o);
-    o += big.head.length;
-    out.set(bytes.subarray(at + big.valueStart, at + big.valueEnd), o);
-    o += big.valueEnd - big.valueStart;
-    out.set(big.tail, o);
-    o += big.tail.length;
+  for (const { head, value, tail } of parts) {
+    out.set(head, o);
+    o += head.length;
+    out.set(value, o);
+    o += value.length;
+    out.set(tail, o);
+    o += tail.length;
   }
   out.set(rest.out, o);
   const consumed = restStart + rest.consumed;
@@ -207,6 +230,20 @@ function withLeadingBinaries(
   if (input.inPlace) result.rest = bytes.slice(consumed);
   if (rest.error) result.error = rest.error;
   return result;
+}
+
+/** A large binary property's stored line in three parts: compressed where that pays. */
+function storedParts(
+  big: LeadingBinary,
+  b64: Uint8Array,
+  input: ParseInput,
+): { head: Uint8Array; value: Uint8Array; tail: Uint8Array } {
+  const packed = input.compress
+    ? compressedBinary(big.name, Buffer.from(b64.buffer, b64.byteOffset, b64.length).toString("latin1"), input.compress)
+    : null;
+  return packed === null
+    ? { head: big.head, value: b64, tail: big.tail }
+    : { head: new Uint8Array(0), value: encoder.encode(packed), tail: new Uint8Array(0) };
 }
 
 const BINARY = typeCode("binary");
@@ -483,7 +520,7 @@ class SliceParser {
       this.reject("property_too_large", `property "${prop.name}" is larger than ${this.input.maxPropertyBytes} bytes`);
     }
     if (this.schema) this.checkSchema(this.schema, prop.name, type, value, prop.start);
-    this.emit(line, bytes, prop.name, type);
+    this.emitValue(line, bytes, prop.name, type, value);
   }
 
   /**
@@ -509,6 +546,14 @@ class SliceParser {
   /** Where the property whose text begins at `from` has its `<property`. */
   private startOf(from: number): { line: number; column: number } {
     return this.locate(this.text.indexOf("<", from));
+  }
+
+  /** A checked property; a large binary value is compressed here, where that pays. */
+  private emitValue(line: string, bytes: number, name: string, type: PropertyType, value: string): void {
+    const c = this.input.compress;
+    const packed = c && type === "binary" ? compressedBinary(name, value, c) : null;
+    if (packed === null) this.emit(line, bytes, name, type);
+    else this.emit(packed, packed.length + Buffer.byteLength(name) - name.length, name, type);
   }
 
   private emit(line: string, bytes: number, name: string, type: PropertyType): void {
@@ -545,7 +590,7 @@ class SliceParser {
       const bytes = type === "string" ? Buffer.byteLength(line) : line.length + Buffer.byteLength(name) - name.length;
       if (bytes > max) break;
       if (this.schema) this.checkSchema(this.schema, name, type, value, at);
-      this.emit(line, bytes, name, type);
+      this.emitValue(line, bytes, name, type, value);
       if (this.phase === Phase.Prolog) this.phase = Phase.Top;
       at = this.plainEnd;
       this.markCut(at);

@@ -3,6 +3,7 @@ import type { Duplex, Readable } from "node:stream";
 import { type Binding, errors, type ReadOptions } from "../../engine/index.js";
 import { ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
 import { LineSplitter, type PropertyRecord } from "../../format/records.js";
+import { type BodySink, contentCoding, encodedSink, plainSink } from "../../http/content-coding.js";
 import type { RouteParams, ServerContext } from "../../http/context.js";
 import { booleanParam, byteRange, offsetValue, propertyNames } from "../../http/params.js";
 import { sseKeepAlive } from "../../http/sse-keepalive.js";
@@ -58,7 +59,11 @@ export async function handleRead(
   const partial = options.range === true && session.end !== null;
   const schema = ctx.engine.bindingOf(p.itemId, p.version);
   const headers = readHeaders(format, p.requestId, session.start, session.sealed, session.length, schema);
-  if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
+  const coding = contentCoding(req);
+  if (coding) {
+    headers["Content-Encoding"] = coding;
+    headers.Vary = "Accept, Accept-Encoding";
+  } else if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
   }
@@ -70,21 +75,24 @@ export async function handleRead(
   }
   res.flushHeaders();
   stream = session.stream();
-  if (!typed) return forward(stream, res);
-  if (format === "sse") sseKeepAlive.add(res);
+  const sink = coding ? encodedSink(res, coding, cut) : plainSink(res, cut);
+  const destroy = () => res.destroy();
+  if (!typed) return forward(stream, sink, destroy);
+  if (format === "sse") sseKeepAlive.add(res, (text) => sink.write(text));
   const view = recordView(format, {
     itemId: p.itemId,
     version: p.version,
     sealed: session.sealed,
     start: session.start,
     schema,
+    decode: booleanParam(p.query, "decode", true),
   });
   let prelude = "";
   if (session.snapshot) {
     for (const r of session.snapshot) if (names === null || names.has(r.name)) prelude += view.snapshotRecord(r);
     prelude += view.upToDate(session.start);
   }
-  forwardRecords(stream, res, format, view, names, session.start, prelude);
+  forwardRecords(stream, sink, destroy, format, view, names, session.start, prelude);
 }
 
 /**
@@ -107,6 +115,7 @@ async function sendSnapshot(
     sealed: read.state.kind === "sealed",
     start: ITEM_OPEN.length,
     schema,
+    decode: booleanParam(p.query, "decode", true),
   });
   let body = view.begin();
   for (const r of read.records) if (names === null || names.has(r.name)) body += view.snapshotRecord(r);
@@ -187,7 +196,8 @@ function readRequest(
  */
 function forwardRecords(
   stream: ReadStream,
-  res: ServerResponse,
+  res: BodySink,
+  destroy: () => void,
   format: ReadFormat,
   view: RecordView,
   names: Set<string> | null,
@@ -218,12 +228,12 @@ function forwardRecords(
     const out = names === null && view.shareable ? sharedBytes(format, view, records) : own(records);
     if (out.length > 0 && !res.write(out)) stream.pause();
   });
-  res.on("drain", () => stream.resume());
+  res.onDrain(() => stream.resume());
   stream.on("end", () => {
-    if (stream.interrupted) return cut(res);
+    if (stream.interrupted) return res.cut();
     res.end(view.end(splitter.sealedAt, next));
   });
-  stream.on("error", () => res.destroy());
+  stream.on("error", destroy);
 }
 
 /**
@@ -264,13 +274,13 @@ const queuedAnswers = new WeakMap<Duplex, Set<() => void>>();
  * listeners and closures, and there may be ten thousand of them. (The stream is destroyed
  * by whenGone's callback when the answer closes.)
  */
-function forward(stream: ReadStream, res: ServerResponse): void {
+function forward(stream: ReadStream, res: BodySink, destroy: () => void): void {
   stream.on("data", (chunk: Buffer) => {
     if (!res.write(chunk)) stream.pause();
   });
-  res.on("drain", () => stream.resume());
-  stream.on("end", () => (stream.interrupted ? cut(res) : res.end()));
-  stream.on("error", () => res.destroy());
+  res.onDrain(() => stream.resume());
+  stream.on("end", () => (stream.interrupted ? res.cut() : res.end()));
+  stream.on("error", destroy);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Binding } from "../../engine/index.js";
-import { canonicalLine, ITEM_CLOSE, ITEM_OPEN } from "../../format/item-file.js";
+import { ITEM_CLOSE, ITEM_OPEN, storedLine } from "../../format/item-file.js";
 import { type PropertyRecord, recordJson } from "../../format/records.js";
 import { schemaField } from "../schemas/binding-json.js";
 import type { ReadFormat } from "./formats.js";
@@ -29,39 +29,51 @@ export interface ViewOf {
   sealed: boolean;
   start: number;
   schema?: Binding;
+  /** false: compressed values as stored (?decode=false). */
+  decode?: boolean;
 }
 
-/** The NDJSON and SSE views hold no state of a read: one of each serves them all. */
-const NDJSON: RecordView = {
-  shareable: true,
-  begin: () => "",
-  record: (r) => `${recordJson(r)}\n`,
-  snapshotRecord: (r) => `${recordJson(r)}\n`,
-  upToDate: (at) => `{"up_to_date":true,"offset":${at}}\n`,
-  end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
-};
+/**
+ * The NDJSON and SSE views hold no state of a read: one of each serves them all. With
+ * `decode` false (compressed values as stored) they are not shared: the bytes differ.
+ */
+function ndjsonView(decode: boolean): RecordView {
+  return {
+    shareable: decode,
+    begin: () => "",
+    record: (r) => `${recordJson(r, decode)}\n`,
+    snapshotRecord: (r) => `${recordJson(r, decode)}\n`,
+    upToDate: (at) => `{"up_to_date":true,"offset":${at}}\n`,
+    end: (at) => (at === null ? "" : `{"sealed":true,"offset":${at}}\n`),
+  };
+}
 
-const SSE: RecordView = {
-  shareable: true,
-  // A reconnect a second after a cut, rather than a browser's default three.
-  begin: () => "retry: 1000\n\n",
-  record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r)}\n\n`,
-  // No id: a reconnect part-way through a snapshot resumes before it, and gets it again.
-  snapshotRecord: (r) => `event: property\ndata: ${recordJson(r)}\n\n`,
-  upToDate: (at) => `id: ${at}\nevent: up-to-date\ndata: {"up_to_date":true,"offset":${at}}\n\n`,
-  end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
-};
+function sseView(decode: boolean): RecordView {
+  return {
+    shareable: decode,
+    // A reconnect a second after a cut, rather than a browser's default three.
+    begin: () => "retry: 1000\n\n",
+    record: (r) => `id: ${r.next}\nevent: property\ndata: ${recordJson(r, decode)}\n\n`,
+    // No id: a reconnect part-way through a snapshot resumes before it, and gets it again.
+    snapshotRecord: (r) => `event: property\ndata: ${recordJson(r, decode)}\n\n`,
+    upToDate: (at) => `id: ${at}\nevent: up-to-date\ndata: {"up_to_date":true,"offset":${at}}\n\n`,
+    end: (at) => (at === null ? "" : `id: ${at}\nevent: sealed\ndata: {"offset":${at}}\n\n`),
+  };
+}
+
+const NDJSON = ndjsonView(true);
+const SSE = sseView(true);
 
 export function recordView(format: ReadFormat, v: ViewOf): RecordView {
   switch (format) {
     case "ndjson":
-      return NDJSON;
+      return v.decode === false ? ndjsonView(false) : NDJSON;
     case "sse":
-      return SSE;
+      return v.decode === false ? sseView(false) : SSE;
     case "json": {
       let first = true;
       const record = (r: PropertyRecord) => {
-        const text = first ? recordJson(r) : `,${recordJson(r)}`;
+        const text = first ? recordJson(r, v.decode !== false) : `,${recordJson(r, v.decode !== false)}`;
         first = false;
         return text;
       };
@@ -81,8 +93,8 @@ export function recordView(format: ReadFormat, v: ViewOf): RecordView {
         // The header only where the read starts at the file's start, as a raw read would.
         begin: () => (v.start === ITEM_OPEN.length ? ITEM_OPEN : ""),
         // The canonical line again: a line read back and written gives its own bytes.
-        record: (r) => canonicalLine(r.name, r.type, r.value),
-        snapshotRecord: (r) => canonicalLine(r.name, r.type, r.value),
+        record: storedLine,
+        snapshotRecord: storedLine,
         upToDate: () => "",
         end: (at) => (at === null ? "" : ITEM_CLOSE),
       };

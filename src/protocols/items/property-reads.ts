@@ -20,19 +20,20 @@ export async function handlePropertyRead(
   name: string | undefined,
 ): Promise<void> {
   const latest = name === undefined || booleanParam(p.query, "latest", false);
+  const decode = booleanParam(p.query, "decode", true);
   const read = await ctx.engine.readProperties(p.itemId, p.version, { name, latest });
   const { state } = read;
   if (state.kind !== "open" && state.kind !== "sealed") throw errors.versionNotFound(p.itemId, p.version);
   let body: string;
   if (name === undefined) {
     const schema = schemaField(ctx.engine.bindingOf(p.itemId, p.version));
-    body = `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${state.kind === "sealed"},"offset":${read.at}${schema},"properties":{${read.records.map((r) => `${JSON.stringify(r.name)}:${recordJson(r)}`).join(",")}}}\n`;
+    body = `{"item_id":${JSON.stringify(p.itemId)},"version":${p.version},"sealed":${state.kind === "sealed"},"offset":${read.at}${schema},"properties":{${read.records.map((r) => `${JSON.stringify(r.name)}:${recordJson(r, decode)}`).join(",")}}}\n`;
   } else {
     const last: PropertyRecord | undefined = read.records[read.records.length - 1];
     if (!last) throw errors.propertyNotFound(p.itemId, p.version, name);
     body = latest
-      ? `${recordJson(last)}\n`
-      : `{"name":${JSON.stringify(name)},"occurrences":[${read.records.map(recordJson).join(",")}]}\n`;
+      ? `${recordJson(last, decode)}\n`
+      : `{"name":${JSON.stringify(name)},"occurrences":[${read.records.map((r) => recordJson(r, decode)).join(",")}]}\n`;
   }
   const headers = ["Cache-Control", "no-store", "X-Stream-Offset", String(read.at)];
   if (req.method === "HEAD") {
