@@ -5,6 +5,7 @@
 //    takes the receive time minus SENT_MS and keeps, per SEQ, the worst latency over this
 //    process's readers and how many readers got it.
 import http from "node:http";
+import zlib from "node:zlib";
 
 const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
 const reqs = [];
@@ -67,7 +68,15 @@ function open(index) {
         return;
       }
       settle(true, 200);
-      res.on("data", (chunk) => {
+      // A read asked with Accept-Encoding: the lines are in the decoded stream.
+      const coding = res.headers["content-encoding"];
+      const body =
+        coding === "gzip"
+          ? res.pipe(zlib.createGunzip())
+          : coding === "br"
+            ? res.pipe(zlib.createBrotliDecompress())
+            : res;
+      body.on("data", (chunk) => {
         const at = now();
         if (!stats.firstByteAt) stats.firstByteAt = at;
         if (!mine.firstAt) mine.firstAt = at;
@@ -98,7 +107,7 @@ function open(index) {
         }
         if (start < chunk.length) carry += chunk.latin1Slice(start);
       });
-      res.once("end", () => {
+      body.once("end", () => {
         if (mine.errored) return;
         mine.ended = true;
         stats.ended++;

@@ -19,6 +19,7 @@ export async function runFanout(target, o) {
   const maxSeq = paced ? Math.floor((o.rate * o.durationMs) / 1000) : 0;
   const group = await startReaders({
     url: target.readUrl,
+    headers: target.readHeaders ?? {},
     count: o.readers,
     procs: o.procs,
     batch: o.batch ?? 100,

@@ -7,9 +7,11 @@
 // text, against zlib.gzipSync of the same values on one thread (a request's values are
 // compressed one after another: the limit of the work); and the stored size of the text
 // values against `gzip -6` of the same bytes.
+// Then BENCH_COMP_READERS live NDJSON readers of one version, a writer at 100 properties/s
+// for 5 s, with and without Accept-Encoding: gzip: the last reader's latency.
 // Success: stored size within 2 % of gzip -6; text ingest >= 0.7x the gzipSync limit;
-// random ingest with compression >= 0.9x without.
-// Knobs: BENCH_COMP_COUNT (12), BENCH_COMP_MB (4).
+// random ingest with compression >= 0.9x without; gzip readers' p99 <= plain p99 + 5 ms.
+// Knobs: BENCH_COMP_COUNT (24), BENCH_COMP_MB (4), BENCH_COMP_READERS (200).
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,11 +19,14 @@ import { gzipSync } from "node:zlib";
 import { Pool } from "undici";
 import { XML } from "../lib/appends.mjs";
 import { knob } from "../lib/env.mjs";
+import { fanoutProblems, runFanout } from "../lib/fanout.mjs";
 import { ProcMeter } from "../lib/proc.mjs";
 import { Report } from "../lib/report.mjs";
 import { withServer } from "../lib/scenario.mjs";
 import { startStreamDb } from "../lib/servers.mjs";
 import { fmt, fmtRatio, MiB, mib } from "../lib/stats.mjs";
+import { streamDbTarget } from "../lib/targets.mjs";
+import { LATENCY_COLUMNS, latencyRow } from "./fanout.mjs";
 
 export const name = "compression";
 
@@ -67,7 +72,7 @@ function storedBytes(dataDir, key) {
 }
 
 export async function run() {
-  const count = knob("BENCH_COMP_COUNT", 12);
+  const count = knob("BENCH_COMP_COUNT", 24);
   const size = knob("BENCH_COMP_MB", 4) * MiB;
   const report = new Report(
     name,
@@ -128,6 +133,28 @@ export async function run() {
   report.note(
     `random values stored ${results.randomStored === count * size ? "as they came" : "compressed (!)"}; text ${fmtRatio((size * count) / results.stored)} smaller`,
   );
-  report.raw = { count, size, limit, gzipBytes: gz, ...results };
+  // Live NDJSON readers with and without Accept-Encoding: gzip, one writer at 100/s.
+  const fan = { readers: knob("BENCH_COMP_READERS", 200), procs: 2, rate: 100, durationMs: 5000, batch: 100 };
+  const live = {};
+  for (const [label, headers] of [
+    ["plain", {}],
+    ["gzip", { "accept-encoding": "gzip" }],
+  ]) {
+    live[label] = await withServer(report, startStreamDb({ fsync: "batch", args }), (s) => {
+      const t = streamDbTarget(s, `live-${label}`);
+      return runFanout({ ...t, readUrl: `${t.readUrl}?format=ndjson`, readHeaders: headers }, fan);
+    });
+  }
+  report.table(LATENCY_COLUMNS.map((c) => (c === "p99 vs ref" ? "p99 vs plain" : c)));
+  report.row(latencyRow("NDJSON readers, Accept-Encoding: gzip", live.gzip, live.plain));
+  report.row(latencyRow("NDJSON readers, no coding", live.plain));
+  const extra = live.gzip.latency.p99 - live.plain.latency.p99;
+  report.target(
+    "gzip readers' p99 <= plain p99 + 5 ms",
+    `${fmt(live.gzip.latency.p99, 2)} vs ${fmt(live.plain.latency.p99, 2)} ms`,
+    live.gzip.complete && live.plain.complete && extra <= 5,
+  );
+  for (const p of [fanoutProblems("gzip", live.gzip), fanoutProblems("plain", live.plain)]) if (p) report.note(p);
+  report.raw = { count, size, limit, gzipBytes: gz, ...results, live };
   return report;
 }
