@@ -130,7 +130,12 @@ export class FileStore implements Store {
       : { kind: reply.sealed ? "sealed" : "open", length: reply.length };
     if (!reply.exists) return { state, entries: [] };
     const key = versionKey(itemId, version);
-    const file = reply.metaFile ? await this.metaIndex(key, reply.length, select) : null;
+    let file = reply.metaFile ? await this.metaIndex(key, reply.length, select) : null;
+    // The .meta file was rewritten since the reply: its newest of a name may lie past the
+    // reply's length (and be dropped below), hiding an older one before it. Read every
+    // occurrence then, and take the newest before the length.
+    if (file && latest && file.size > reply.length)
+      file = await this.metaIndex(key, reply.length, { name, latest: false });
     const covered = file?.size ?? 0;
     const entries = file ? file.entries.filter((e) => e.offset < reply.length) : [];
     for (let i = 0; i < reply.names.length; i++) {
