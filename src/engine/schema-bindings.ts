@@ -22,7 +22,7 @@ export class SchemaBindings {
   private readonly byVersion = new Map<string, Binding>();
   private readonly newestTyped = new Map<string, { version: number; type: string }>();
   /** Tracked names present, by version key, for typed versions written since start. */
-  private readonly present = new Map<string, Set<string> | Promise<Set<string>>>();
+  private readonly present = new Map<string, VersionNames | Promise<VersionNames>>();
 
   constructor(private readonly registry: SchemaRegistry | undefined) {}
 
@@ -69,14 +69,11 @@ export class SchemaBindings {
     if (!binding) return undefined;
     const { ref, schema } = this.compiled(binding);
     const bind = binding;
-    const made = (present: Set<string>) =>
-      new SchemaGate(bind, ref, schema, present, {
-        stored: () => this.bound(itemId, version, bind),
-        forget: () => this.present.delete(key),
-      });
+    const made = (present: VersionNames) =>
+      new SchemaGate(bind, ref, schema, present, () => this.bound(itemId, version, bind));
     // Usually the names are at hand: no wait (a small append pays for every await).
     const present = this.presentNames(store, key, itemId, version, known !== undefined);
-    return present instanceof Set ? made(present) : present.then(made);
+    return present instanceof Promise ? present.then(made) : made(present);
   }
 
   /** A write under `binding` was taken by the store: the version has it. */
@@ -130,16 +127,16 @@ export class SchemaBindings {
     itemId: string,
     version: number,
     exists: boolean,
-  ): Set<string> | Promise<Set<string>> {
+  ): VersionNames | Promise<VersionNames> {
     const held = this.present.get(key);
     if (held) return held;
     if (!exists) {
-      const fresh = new Set<string>();
+      const fresh: VersionNames = { committed: new Set(), inFlight: new Map() };
       this.present.set(key, fresh);
       return fresh;
     }
     const loading = store.properties(itemId, version, { latest: true }).then(({ entries }) => {
-      const names = new Set(entries.map((e) => e.name));
+      const names: VersionNames = { committed: new Set(entries.map((e) => e.name)), inFlight: new Map() };
       if (this.present.get(key) === loading) this.present.set(key, names);
       return names;
     });
@@ -147,6 +144,17 @@ export class SchemaBindings {
     loading.catch(() => this.present.delete(key));
     return loading;
   }
+}
+
+/**
+ * The tracked names of one version: those its store has taken, and those admitted for
+ * appends not answered yet (by count). A repeat is judged against both, so two writers
+ * cannot each add a name that may occur once; a seal only against what was taken, and
+ * the sealing writer's own appends, which the store commits before the seal.
+ */
+interface VersionNames {
+  committed: Set<string>;
+  inFlight: Map<string, number>;
 }
 
 /**
@@ -159,58 +167,76 @@ export class SchemaGate {
     readonly binding: Binding,
     readonly ref: SchemaRef,
     private readonly schema: CompiledSchema,
-    private readonly present: Set<string>,
-    private readonly hooks: {
-      /** The store took a write under the binding: the version has it. */
-      stored: () => void;
-      /** The names may be wrong (a write failed part-way): read them again next time. */
-      forget: () => void;
-    },
+    private readonly names: VersionNames,
+    /** The store took a write under the binding: the version has it. */
+    private readonly onStored: () => void,
   ) {}
 
   private isStored = false;
+  /** Names this write admitted whose appends are not answered yet. */
+  private readonly mine = new Map<string, number>();
 
   /**
    * A parsed slice, as it may be appended: whole, or cut before the first property that
-   * repeats a name the version already holds, with that violation as its error. The
-   * names it keeps are the version's from now on (the caller appends it next).
+   * repeats a name the version already holds (or another append in flight does), with
+   * that violation as its error; and the names it admits, for settle() once the store
+   * answers its append.
    */
-  admit(out: ParseOutput): ParseOutput {
+  admit(out: ParseOutput): { out: ParseOutput; names: string[] } {
     const seen = out.seen;
-    if (!seen || seen.length === 0) return out;
+    if (!seen || seen.length === 0) return { out, names: [] };
     let cut = -1;
     for (const s of seen) {
-      if (this.present.has(s.name) && this.schema.unique(s.name)) {
+      if (this.held(s.name) && this.schema.unique(s.name)) {
         cut = s.index;
         out = cutSlice(out, cut, errors.repeatedProperty(s.name, s));
         break;
       }
     }
-    for (const s of seen) if (cut < 0 || s.index < cut) this.present.add(s.name);
-    return out;
+    const names: string[] = [];
+    for (const s of seen) if (cut < 0 || s.index < cut) names.push(s.name);
+    for (const n of names) {
+      bump(this.names.inFlight, n, 1);
+      bump(this.mine, n, 1);
+    }
+    return { out, names };
+  }
+
+  /** The store answered the append that carried `names`: taken (`ok`) or not. */
+  settle(names: string[], ok: boolean): void {
+    for (const n of names) {
+      bump(this.names.inFlight, n, -1);
+      bump(this.mine, n, -1);
+      if (ok) this.names.committed.add(n);
+    }
+  }
+
+  private held(name: string): boolean {
+    return this.names.committed.has(name) || this.names.inFlight.has(name);
   }
 
   /** True when admit would cut the slice (checked before a whole body takes the short path). */
   wouldCut(out: ParseOutput): boolean {
-    return out.seen?.some((s) => this.present.has(s.name) && this.schema.unique(s.name)) ?? false;
+    return out.seen?.some((s) => this.held(s.name) && this.schema.unique(s.name)) ?? false;
   }
 
-  /** The required names the version lacks, with what has been admitted. */
+  /** The required names the version lacks: taken by the store, or in this write's own appends. */
   missing(): string[] {
-    return this.schema.required.filter((n) => !this.present.has(n));
+    return this.schema.required.filter((n) => !this.names.committed.has(n) && !this.mine.has(n));
   }
 
   /** The store took one of the write's requests. */
   stored(): void {
     if (this.isStored) return;
     this.isStored = true;
-    this.hooks.stored();
+    this.onStored();
   }
+}
 
-  /** The write failed or was refused: what it admitted may not be in the version. */
-  failed(): void {
-    this.hooks.forget();
-  }
+function bump(counts: Map<string, number>, name: string, by: number): void {
+  const n = (counts.get(name) ?? 0) + by;
+  if (n > 0) counts.set(name, n);
+  else counts.delete(name);
 }
 
 /** The slice's first `n` properties, ending with `error`. */

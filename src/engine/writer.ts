@@ -259,9 +259,11 @@ export class Writer extends EventEmitter {
   }
 
   private onParsed(bytes: Uint8Array, parsed: ParseOutput, final: boolean): void {
-    const out = this.target.gate && !this.error ? this.target.gate.admit(parsed) : parsed;
+    const admitted = this.target.gate && !this.error ? this.target.gate.admit(parsed) : null;
+    const out = admitted?.out ?? parsed;
+    const names = admitted?.names ?? NO_NAMES;
     if (final && !this.begun && !out.error && !this.error && !this.aborted) {
-      this.finishWhole(out);
+      this.finishWhole(out, names);
       this.state = out.state;
       this.remainder = new Uint8Array(0);
       this.finalParsed = true;
@@ -270,7 +272,7 @@ export class Writer extends EventEmitter {
     const append = out.props.count > 0 && !this.error;
     // Begun even when the body is invalid: a refusal (409) is the answer then, not the 400.
     if (append || (!this.error && !this.aborted)) this.ensureBegun();
-    if (append) this.appendSlice(out);
+    if (append) this.appendSlice(out, names);
     this.state = out.state;
     this.remainder = out.rest ?? bytes.subarray(out.consumed);
     if (out.error) {
@@ -319,28 +321,29 @@ export class Writer extends EventEmitter {
   }
 
   /** The whole body parsed at once: begin, append and finish in one message. */
-  private finishWhole(out: ParseOutput): void {
+  private finishWhole(out: ParseOutput, names: string[]): void {
     this.begun = true;
     this.finishEnd = null;
     const count = out.props.count;
     this.track(
-      storeWhole(this.deps.store, this.id, this.target, out, this.sealAllowed()).then(({ end }) => {
-        this.target.gate?.stored();
-        if (count > 0) {
-          this.committed += count;
-          this.lastEnd = end;
-        }
-        this.finishEnd = end;
-      }),
+      settled(this.target.gate, names, storeWhole(this.deps.store, this.id, this.target, out, this.sealAllowed())).then(
+        ({ end }) => {
+          if (count > 0) {
+            this.committed += count;
+            this.lastEnd = end;
+          }
+          this.finishEnd = end;
+        },
+      ),
     );
   }
 
-  private appendSlice(out: ParseOutput): void {
+  private appendSlice(out: ParseOutput, names: string[]): void {
     const size = out.out.length;
     this.appendBytesInFlight += size;
+    const request = this.deps.store.append({ writer: this.id, bytes: out.out, props: out.props });
     this.track(
-      this.deps.store.append({ writer: this.id, bytes: out.out, props: out.props }).then((reply) => {
-        this.target.gate?.stored();
+      settled(this.target.gate, names, request).then((reply) => {
         this.committed += out.props.count;
         this.lastEnd = reply.end;
       }),
@@ -367,11 +370,7 @@ export class Writer extends EventEmitter {
   private track(request: Promise<unknown>, after?: () => void): void {
     this.inFlight++;
     request
-      .catch((err: DbError) => {
-        // What the schema admitted for this request may not be in the version now.
-        this.target.gate?.failed();
-        this.fail(err);
-      })
+      .catch((err: DbError) => this.fail(err))
       .finally(() => {
         this.inFlight--;
         after?.();
@@ -432,6 +431,24 @@ export class Writer extends EventEmitter {
   }
 }
 
+const NO_NAMES: string[] = [];
+
+/** A store request that carries admitted names: the gate hears how it ended. */
+function settled<T>(gate: SchemaGate | undefined, names: string[], request: Promise<T>): Promise<T> {
+  if (!gate) return request;
+  return request.then(
+    (reply) => {
+      gate.settle(names, true);
+      gate.stored();
+      return reply;
+    },
+    (err) => {
+      gate.settle(names, false);
+      throw err;
+    },
+  );
+}
+
 /**
  * A request's whole body, parsed: one `write` message (begin, append, finish). Its reply's
  * `end` is the version's length after the body's properties (before any seal).
@@ -462,13 +479,13 @@ function storeWhole(
  * message, with none of a Writer's streaming machinery (the usual small append). A body
  * that does not parse cleanly returns null: the caller streams it through a Writer, so
  * that its answer (a refusal first, then the error, and what did commit) is the same.
- * `settled` runs as the answer arrives, before anything awaiting the result resumes.
+ * `done` runs as the answer arrives, before anything awaiting the result resumes.
  */
 export function writeWhole(
   deps: WriterDeps,
   target: WriteTarget,
   body: Uint8Array,
-  settled: () => void,
+  done: () => void,
 ): Promise<WriteResult> | null {
   let out: ParseOutput;
   const { gate } = target;
@@ -489,8 +506,9 @@ export function writeWhole(
   if (out.error || gate?.wouldCut(out)) return null;
   let seal = target.seal;
   let sealRefused: DbError | null = null;
+  let names = NO_NAMES;
   if (gate) {
-    out = gate.admit(out);
+    ({ out, names } = gate.admit(out));
     const missing = seal ? gate.missing() : [];
     if (missing.length > 0) {
       seal = false;
@@ -499,16 +517,14 @@ export function writeWhole(
   }
   const committed = out.props.count;
   // One continuation between the reply and the caller: this path runs per small request.
-  return storeWhole(deps.store, deps.store.newWriterId(), target, out, seal).then(
+  return settled(gate, names, storeWhole(deps.store, deps.store.newWriterId(), target, out, seal)).then(
     (reply) => {
-      settled();
-      gate?.stored();
+      done();
       if (sealRefused) throw new WriteFailure(sealRefused, committed);
       return { committed, offset: reply.end, sealed: seal };
     },
     (err: DbError) => {
-      settled();
-      gate?.failed();
+      done();
       throw new WriteFailure(err, 0);
     },
   );

@@ -55,24 +55,35 @@ export function encodedSink(res: ServerResponse, coding: ContentCoding, cut: (re
   });
   res.on("drain", () => z.resume());
   res.on("close", () => z.destroy());
-  let ended = false;
+  z.on("error", () => res.destroy());
+  // After end or cut nothing more may go in (a keep-alive timer may still fire): a write
+  // to an ended zlib stream throws.
+  let open = true;
+  let cutShort = false;
   z.on("end", () => {
-    if (!ended) res.end();
+    if (!cutShort) res.end();
   });
+  // A sync flush keeps the dictionary: records of a stream compress against the ones before.
+  const flushKind = coding === "gzip" ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH;
   return {
     write: (chunk) => {
+      if (!open) return true;
       const room = z.write(chunk);
-      z.flush();
+      z.flush(flushKind);
       return room;
     },
     onDrain: (fn) => z.on("drain", fn),
     end: (last) => {
+      if (!open) return;
+      open = false;
       if (last) z.write(last);
       z.end();
     },
     cut: () => {
-      ended = true;
-      z.flush(() => setImmediate(() => cut(res)));
+      if (!open) return;
+      open = false;
+      cutShort = true;
+      z.flush(flushKind, () => setImmediate(() => cut(res)));
     },
   };
 }

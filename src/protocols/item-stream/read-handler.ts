@@ -60,10 +60,9 @@ export async function handleRead(
   const schema = ctx.engine.bindingOf(p.itemId, p.version);
   const headers = readHeaders(format, p.requestId, session.start, session.sealed, session.length, schema);
   const coding = contentCoding(req);
-  if (coding) {
-    headers["Content-Encoding"] = coding;
-    headers.Vary = "Accept, Accept-Encoding";
-  } else if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
+  headers.Vary = "Accept, Accept-Encoding";
+  if (coding) headers["Content-Encoding"] = coding;
+  else if (session.end !== null && !typed) headers["Content-Length"] = session.end - session.start;
   if (partial && session.end !== null) {
     headers["Content-Range"] = `bytes ${session.start}-${session.end - 1}/${session.length}`;
   }
