@@ -42,19 +42,12 @@ export function decompress(codec: Codec, stored: Uint8Array): Buffer {
   }
 }
 
-/** A decompressing stream of the codec, for reads that need only the start of a value. */
-export function decompressor(codec: Codec): zlib.Gunzip | zlib.BrotliDecompress {
-  if (codec === "gzip") return zlib.createGunzip();
-  if (codec === "br") return zlib.createBrotliDecompress();
-  return (zlib as unknown as { createZstdDecompress(): zlib.Gunzip }).createZstdDecompress();
-}
-
 const SAMPLE_BYTES = 64 << 10;
 /** A sample that fast deflate leaves this large will not save a tenth at any level. */
 const SAMPLE_GIVES_UP = 0.97;
 
 /** Kept compressed only when that saves at least this share of the original. */
-export const MIN_SAVING = 0.1;
+const MIN_SAVING = 0.1;
 
 /**
  * The value as it is stored: compressed, if it is at least `minBytes` and compression saves

@@ -34,19 +34,14 @@ export interface SchemaRef {
 
 export class CompiledSchema {
   private readonly byName = new Map<string, CompiledRules>();
-  /** Names whose first occurrence the writer must hear of: required, or not repeatable. */
-  readonly tracked: ReadonlySet<string>;
   readonly required: readonly string[];
 
   constructor(readonly doc: SchemaDocument) {
-    const tracked = new Set<string>();
     const required: string[] = [];
     for (const [name, rules] of Object.entries(doc.properties)) {
       this.byName.set(name, compileRules(rules));
       if (rules.required) required.push(name);
-      if (rules.required || !rules.repeated) tracked.add(name);
     }
-    this.tracked = tracked;
     this.required = required;
     this.undeclared = doc.additionalProperties
       ? null

@@ -22,9 +22,9 @@ export async function handleRead(
   res: ServerResponse,
   p: RouteParams,
 ): Promise<void> {
-  const { format, names, resumed, options } = readRequest(req, p);
+  const { format, names, resumed, decode, options } = readRequest(req, p);
   const typed = options.typed === true;
-  if (options.snapshot && format === "json") return sendSnapshot(ctx, req, res, p, names);
+  if (options.snapshot && format === "json") return sendSnapshot(ctx, req, res, p, names, decode);
 
   const release = admitReader(ctx, `${p.itemId}_${p.version}`);
   // Needed only while the open waits; dropped after, as idle readers may be many.
@@ -84,7 +84,7 @@ export async function handleRead(
     sealed: session.sealed,
     start: session.start,
     schema,
-    decode: booleanParam(p.query, "decode", true),
+    decode,
   });
   let prelude = "";
   if (session.snapshot) {
@@ -104,6 +104,7 @@ async function sendSnapshot(
   res: ServerResponse,
   p: RouteParams,
   names: Set<string> | null,
+  decode: boolean,
 ): Promise<void> {
   const read = await ctx.engine.readProperties(p.itemId, p.version, { latest: true });
   if (read.state.kind !== "open" && read.state.kind !== "sealed") throw errors.versionNotFound(p.itemId, p.version);
@@ -114,7 +115,7 @@ async function sendSnapshot(
     sealed: read.state.kind === "sealed",
     start: ITEM_OPEN.length,
     schema,
-    decode: booleanParam(p.query, "decode", true),
+    decode,
   });
   let body = view.begin();
   for (const r of read.records) if (names === null || names.has(r.name)) body += view.snapshotRecord(r);
@@ -151,7 +152,7 @@ function readHeaders(
 function readRequest(
   req: IncomingMessage,
   p: RouteParams,
-): { format: ReadFormat; names: Set<string> | null; resumed: boolean; options: ReadOptions } {
+): { format: ReadFormat; names: Set<string> | null; resumed: boolean; decode: boolean; options: ReadOptions } {
   const format = readFormat(req, p.query);
   const names = propertyNames(req.url ?? "");
   // Records, not bytes: typed formats, and XML filtered by ?properties.
@@ -184,6 +185,7 @@ function readRequest(
     format,
     names,
     resumed,
+    decode: booleanParam(p.query, "decode", true),
     options: { offset, last, suffix, range: range !== undefined, typed, follow, wait, snapshot },
   };
 }
